@@ -1,0 +1,237 @@
+//! Tiny random-weight models built in code, for tests that must not wait for a real model.
+//!
+//! The weights are random, so the text they generate is gibberish, but every code path (GGUF
+//! parsing, both tokenizer families, chat templates, quantized kernels, sampling) is exercised
+//! with files of a few hundred kilobytes.
+
+use candle_core::quantized::QTensor;
+use candle_core::{Device, Tensor};
+
+use crate::gguf::{Array, GgmlType, GgufWriter, Value};
+use crate::sampling::Rng;
+
+/// Which tokenizer family the tiny model carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TinyVocab {
+    /// Byte-level BPE (`gpt2`) with ChatML control tokens, like SmolLM.
+    Bpe,
+    /// SentencePiece-style (`llama`) with byte fallback, like Llama 2 and TinyLlama.
+    Spm,
+}
+
+/// Shape and contents of a tiny llama model.
+#[derive(Debug, Clone)]
+pub struct TinyConfig {
+    /// Tokenizer family.
+    pub vocab: TinyVocab,
+    /// Storage type of the block matrices (`Q4_0`, `Q4_1`, `Q8_0`, `F16`, `F32`, ...).
+    pub weight_type: &'static str,
+    /// Transformer blocks.
+    pub layers: u32,
+    /// Residual width (a multiple of 32 for block-quantized types).
+    pub embedding: u32,
+    /// Attention heads.
+    pub heads: u32,
+    /// Key/value heads.
+    pub kv_heads: u32,
+    /// Feed-forward width.
+    pub feed_forward: u32,
+    /// Trained context length.
+    pub context: u32,
+    /// Seed of the random weights.
+    pub seed: u64,
+    /// Whether `output.weight` is absent (tied to `token_embd.weight`).
+    pub tied: bool,
+}
+
+impl Default for TinyConfig {
+    fn default() -> Self {
+        Self {
+            vocab: TinyVocab::Bpe,
+            weight_type: "Q8_0",
+            layers: 2,
+            embedding: 64,
+            heads: 4,
+            kv_heads: 2,
+            feed_forward: 128,
+            context: 256,
+            seed: 1,
+            tied: true,
+        }
+    }
+}
+
+/// ChatML, as SmolLM's template writes it (without the default system prompt).
+pub const CHATML_TEMPLATE: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+/// Merges of the tiny BPE vocabulary, in rank order.
+pub const BPE_MERGES: &[&str] = &[
+    "Ġ t", "h e", "Ġt he", "Ġ a", "i n", "Ġ w", "o r", "Ġw or", "l d", "Ġwor ld", "e l", "el l", "ell o",
+    "H ello",
+];
+
+/// SentencePiece pieces of the tiny SPM vocabulary with their scores.
+pub const SPM_PIECES: &[(&str, f32)] = &[
+    ("▁", -1.0),
+    ("▁h", -2.0),
+    ("he", -3.0),
+    ("ll", -3.5),
+    ("llo", -4.0),
+    ("▁he", -2.5),
+    ("▁hello", -1.5),
+    ("▁w", -3.0),
+    ("or", -3.0),
+    ("▁wor", -3.2),
+    ("ld", -3.3),
+    ("▁world", -1.6),
+];
+
+/// The vocabulary metadata (tokens, types, merges or scores, special ids) of a tiny model.
+pub fn vocab_metadata(w: &mut GgufWriter, vocab: TinyVocab) -> usize {
+    let mut tokens: Vec<String> = Vec::new();
+    let mut types: Vec<i32> = Vec::new();
+    match vocab {
+        TinyVocab::Bpe => {
+            for t in ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] {
+                tokens.push(t.into());
+                types.push(3);
+            }
+            let mut s = String::new();
+            crate::tokenizer::bytes_to_vocab_chars(&(0u8..=255).collect::<Vec<_>>(), &mut s);
+            for c in s.chars() {
+                tokens.push(c.to_string());
+                types.push(1);
+            }
+            for m in BPE_MERGES {
+                tokens.push(m.replace(' ', ""));
+                types.push(1);
+            }
+            tokens.push("<tool>".into());
+            types.push(4);
+            w.str("tokenizer.ggml.model", "gpt2");
+            w.str("tokenizer.ggml.pre", "smollm");
+            w.kv(
+                "tokenizer.ggml.merges",
+                Value::Array(Array::Str(BPE_MERGES.iter().map(|m| m.to_string()).collect())),
+            );
+            w.u32("tokenizer.ggml.bos_token_id", 1);
+            w.u32("tokenizer.ggml.eos_token_id", 2);
+            w.bool("tokenizer.ggml.add_bos_token", false);
+            w.str("tokenizer.chat_template", CHATML_TEMPLATE);
+        }
+        TinyVocab::Spm => {
+            let mut scores = Vec::new();
+            for (t, ty) in [("<unk>", 2), ("<s>", 3), ("</s>", 3)] {
+                tokens.push(t.into());
+                types.push(ty);
+                scores.push(0.0);
+            }
+            for b in 0..=255u8 {
+                tokens.push(format!("<0x{b:02X}>"));
+                types.push(6);
+                scores.push(0.0);
+            }
+            for c in 'a'..='z' {
+                tokens.push(c.to_string());
+                types.push(1);
+                scores.push(-5.0);
+            }
+            for (p, s) in SPM_PIECES {
+                tokens.push(p.to_string());
+                types.push(1);
+                scores.push(*s);
+            }
+            w.str("tokenizer.ggml.model", "llama");
+            w.kv("tokenizer.ggml.scores", Value::Array(Array::F32(scores)));
+            w.u32("tokenizer.ggml.bos_token_id", 1);
+            w.u32("tokenizer.ggml.eos_token_id", 2);
+            w.u32("tokenizer.ggml.unknown_token_id", 0);
+        }
+    }
+    let n = tokens.len();
+    w.kv("tokenizer.ggml.tokens", Value::Array(Array::Str(tokens)));
+    w.kv("tokenizer.ggml.token_type", Value::Array(Array::I32(types)));
+    n
+}
+
+/// Encodes values as a tensor of type `ty` (dims in ggml order).
+pub fn encode_tensor(values: &[f32], dims: &[u64], ty: GgmlType) -> Vec<u8> {
+    match ty.name {
+        "F32" => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        _ => {
+            let shape: Vec<usize> = dims.iter().rev().map(|&d| d as usize).collect();
+            let dtype = ty.candle().expect("fixtures use types candle supports");
+            let t = Tensor::from_slice(values, shape, &Device::Cpu).expect("shape matches the values");
+            let q = QTensor::quantize(&t, dtype).expect("rows are whole blocks");
+            q.data().expect("cpu tensors have data").into_owned()
+        }
+    }
+}
+
+/// A tiny llama model as a writer, so tests can alter it before serialising.
+pub fn tiny_llama(cfg: &TinyConfig) -> GgufWriter {
+    let mut w = GgufWriter::new();
+    w.str("general.architecture", "llama");
+    w.str("general.name", "tiny-test-llama");
+    w.str("general.license", "apache-2.0");
+    let n_vocab = vocab_metadata(&mut w, cfg.vocab) as u64;
+    w.u32("llama.block_count", cfg.layers);
+    w.u32("llama.context_length", cfg.context);
+    w.u32("llama.embedding_length", cfg.embedding);
+    w.u32("llama.feed_forward_length", cfg.feed_forward);
+    w.u32("llama.attention.head_count", cfg.heads);
+    w.u32("llama.attention.head_count_kv", cfg.kv_heads);
+    w.f32("llama.rope.freq_base", 10000.0);
+    w.f32("llama.attention.layer_norm_rms_epsilon", 1e-5);
+
+    let mut rng = Rng::new(cfg.seed);
+    let mut random =
+        |n: u64, scale: f32| -> Vec<f32> { (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * scale).collect() };
+    let ty = GgmlType::from_name(cfg.weight_type).expect("a known type name");
+    let f32t = GgmlType::from_name("F32").expect("F32 exists");
+    let q8 = GgmlType::from_name("Q8_0").expect("Q8_0 exists");
+    let (d, ff) = (u64::from(cfg.embedding), u64::from(cfg.feed_forward));
+    let hd = d / u64::from(cfg.heads);
+    let kv = hd * u64::from(cfg.kv_heads);
+
+    let mut add = |w: &mut GgufWriter, name: String, dims: &[u64], ty: GgmlType, scale: f32| {
+        let n: u64 = dims.iter().product();
+        let values = if ty == f32t && dims.len() == 1 {
+            (0..n).map(|i| 1.0 + 0.01 * (i % 7) as f32).collect()
+        } else {
+            random(n, scale)
+        };
+        let data = encode_tensor(&values, dims, ty);
+        w.tensor(name, dims, ty, data);
+    };
+    // Small embeddings keep the logits of the tied output flat enough that sampling varies.
+    add(&mut w, "token_embd.weight".into(), &[d, n_vocab], q8, 0.1);
+    for i in 0..cfg.layers {
+        let s = 1.0 / (d as f32).sqrt();
+        add(&mut w, format!("blk.{i}.attn_norm.weight"), &[d], f32t, 0.0);
+        add(&mut w, format!("blk.{i}.attn_q.weight"), &[d, d], ty, s);
+        add(&mut w, format!("blk.{i}.attn_k.weight"), &[d, kv], ty, s);
+        add(&mut w, format!("blk.{i}.attn_v.weight"), &[d, kv], ty, s);
+        add(&mut w, format!("blk.{i}.attn_output.weight"), &[d, d], ty, s);
+        add(&mut w, format!("blk.{i}.ffn_norm.weight"), &[d], f32t, 0.0);
+        add(&mut w, format!("blk.{i}.ffn_gate.weight"), &[d, ff], ty, s);
+        add(&mut w, format!("blk.{i}.ffn_up.weight"), &[d, ff], ty, s);
+        add(
+            &mut w,
+            format!("blk.{i}.ffn_down.weight"),
+            &[ff, d],
+            ty,
+            1.0 / (ff as f32).sqrt(),
+        );
+    }
+    add(&mut w, "output_norm.weight".into(), &[d], f32t, 0.0);
+    if !cfg.tied {
+        add(&mut w, "output.weight".into(), &[d, n_vocab], ty, 0.1);
+    }
+    w
+}
+
+/// The bytes of [`tiny_llama`] with the default configuration.
+pub fn tiny_llama_bytes() -> Vec<u8> {
+    tiny_llama(&TinyConfig::default()).to_bytes()
+}

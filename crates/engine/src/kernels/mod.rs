@@ -1,0 +1,292 @@
+//! The engine's own quantized matrix kernels, with one arithmetic defined for every platform.
+//!
+//! Why not candle's: its kernels differ per platform (AVX on x86, simd128 in wasm, scalar
+//! elsewhere), each summing in its own order, so the same model gives slightly different
+//! logits natively and in the browser — enough to flip a greedy choice at a near-tie. Here every
+//! dot product is defined once:
+//!
+//! * activations are quantized per block of 32 to 8 bits as llama.cpp does on x86
+//!   (`id = 127 / amax`, round half to even, scale stored as f16);
+//! * within a block, the integer products of elements `4l..4l+4` form lane `l` (exact);
+//! * each lane accumulates `acc[l] += (d_w * d_x) * lane` over the blocks (a rounded multiply
+//!   then a rounded add: no fused multiply-add, which wasm SIMD lacks);
+//! * the lanes are summed in a fixed tree, then the offset term of `_1` types is added.
+//!
+//! That is llama.cpp's AVX2 lane structure (it fuses the multiply-add; measured on SmolLM2,
+//! fusing or not moves log-probabilities by as much as omp and llama.cpp differ, so nothing is
+//! lost by choosing the portable form). The scalar code is the definition; the SIMD versions
+//! produce identical bits (tests check this).
+
+pub mod attention;
+pub mod ops;
+mod scalar;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use half::f16;
+
+/// Elements per quantization block of every supported type.
+pub const BLOCK: usize = 32;
+
+/// Weight types with kernels here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WeightType {
+    /// 4-bit, scale only.
+    Q4_0,
+    /// 4-bit, scale and minimum.
+    Q4_1,
+    /// 5-bit, scale only.
+    Q5_0,
+    /// 5-bit, scale and minimum.
+    Q5_1,
+    /// 8-bit, scale only.
+    Q8_0,
+}
+
+impl WeightType {
+    /// The kernel type for a ggml type id, if there is one.
+    pub fn from_ggml_id(id: u32) -> Option<Self> {
+        Some(match id {
+            2 => Self::Q4_0,
+            3 => Self::Q4_1,
+            6 => Self::Q5_0,
+            7 => Self::Q5_1,
+            8 => Self::Q8_0,
+            _ => return None,
+        })
+    }
+
+    /// Bytes per block of 32 weights.
+    pub fn block_bytes(self) -> usize {
+        match self {
+            Self::Q4_0 => 18,
+            Self::Q4_1 => 20,
+            Self::Q5_0 => 22,
+            Self::Q5_1 => 24,
+            Self::Q8_0 => 34,
+        }
+    }
+
+    /// Whether blocks carry a minimum (the activations then need their sums).
+    pub fn has_min(self) -> bool {
+        matches!(self, Self::Q4_1 | Self::Q5_1)
+    }
+}
+
+/// A matrix of quantized rows (`rows` outputs, each a dot product over `cols` inputs), in
+/// ggml's block layout.
+#[derive(Debug, Clone)]
+pub struct QMatrix {
+    ty: WeightType,
+    rows: usize,
+    cols: usize,
+    data: Vec<u8>,
+}
+
+impl QMatrix {
+    /// Wraps ggml block bytes. `cols` must be a multiple of 32 and `data` exactly
+    /// `rows * cols / 32` blocks.
+    pub fn new(ty: WeightType, rows: usize, cols: usize, data: Vec<u8>) -> Option<Self> {
+        let expected = rows.checked_mul(cols / BLOCK)?.checked_mul(ty.block_bytes())?;
+        (cols.is_multiple_of(BLOCK) && data.len() == expected).then_some(Self { ty, rows, cols, data })
+    }
+
+    /// Weight type.
+    pub fn ty(&self) -> WeightType {
+        self.ty
+    }
+
+    /// Output count.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Input count.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The raw blocks of row `r`.
+    pub fn row(&self, r: usize) -> &[u8] {
+        let n = self.cols / BLOCK * self.ty.block_bytes();
+        &self.data[r * n..(r + 1) * n]
+    }
+
+    /// Dequantizes row `r` into `out` (`cols` values), e.g. an embedding lookup.
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        scalar::dequantize_row(self.ty, self.row(r), out);
+    }
+
+    /// `out[i * rows + j] = dot(row j, x row i)` for the `m` input rows of `x` (quantized
+    /// with [`QActivations::quantize`]). Weight rows are taken in tiles so that a prefill of
+    /// several rows reads each tile from cache rather than memory; on native builds tiles run
+    /// on the thread pool. Every output is the same dot product whatever the tiling or threads.
+    pub fn matmul(&self, x: &QActivations, out: &mut [f32]) {
+        let m = x.rows;
+        assert_eq!(x.cols, self.cols, "activation width");
+        assert!(out.len() >= m * self.rows, "output size");
+        let kernel = rows_kernel(self.ty);
+        let row_bytes = self.cols / BLOCK * self.ty.block_bytes();
+        let tile = TILE_ROWS.min(self.rows);
+        let run_tile = |t: usize, out_tile: &mut [f32]| {
+            let r0 = t * tile;
+            let r1 = (r0 + tile).min(self.rows);
+            let w = &self.data[r0 * row_bytes..r1 * row_bytes];
+            for i in 0..m {
+                let o = &mut out_tile[i * tile..i * tile + (r1 - r0)];
+                kernel(w, row_bytes, &x.row(i), o);
+            }
+        };
+        let tiles = self.rows.div_ceil(tile);
+        if m == 1 {
+            // One activation row: tiles are contiguous in `out`.
+            let out = &mut out[..self.rows];
+            if parallel(tiles) {
+                #[cfg(not(target_arch = "wasm32"))]
+                {
+                    use rayon::prelude::*;
+                    out.par_chunks_mut(tile)
+                        .enumerate()
+                        .for_each(|(t, o)| run_tile(t, o));
+                }
+            } else {
+                out.chunks_mut(tile).enumerate().for_each(|(t, o)| run_tile(t, o));
+            }
+            return;
+        }
+        // Each tile writes its own buffer (`m` rows of `tile` outputs), copied into place after.
+        let mut buf = vec![0f32; tiles * m * tile];
+        if parallel(tiles) {
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                use rayon::prelude::*;
+                buf.par_chunks_mut(m * tile)
+                    .enumerate()
+                    .for_each(|(t, o)| run_tile(t, o));
+            }
+        } else {
+            buf.chunks_mut(m * tile)
+                .enumerate()
+                .for_each(|(t, o)| run_tile(t, o));
+        }
+        for t in 0..tiles {
+            let r0 = t * tile;
+            let n = tile.min(self.rows - r0);
+            for i in 0..m {
+                let src = (t * m + i) * tile;
+                out[i * self.rows + r0..i * self.rows + r0 + n].copy_from_slice(&buf[src..src + n]);
+            }
+        }
+    }
+}
+
+/// Whether to spread `tiles` over the thread pool (never in wasm, which has one thread here).
+fn parallel(tiles: usize) -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        tiles > 1 && rayon::current_num_threads() > 1
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = tiles;
+        false
+    }
+}
+
+/// Weight rows per tile: 64 rows of 576 Q4_1 weights are 23 KB, comfortably in L2.
+const TILE_ROWS: usize = 64;
+
+/// Activations quantized to 8 bits per block of 32, with per-block scales (and sums).
+#[derive(Debug, Clone, Default)]
+pub struct QActivations {
+    rows: usize,
+    cols: usize,
+    /// Quantized values.
+    qs: Vec<i8>,
+    /// Block scales, already rounded to f16 and widened.
+    d: Vec<f32>,
+    /// Block sums times scale, rounded to f16 and widened (for `_1` weight types).
+    s: Vec<f32>,
+}
+
+/// One row of [`QActivations`].
+#[derive(Debug, Clone, Copy)]
+pub struct QRow<'a> {
+    /// Quantized values.
+    pub qs: &'a [i8],
+    /// Block scales.
+    pub d: &'a [f32],
+    /// Block scaled sums.
+    pub s: &'a [f32],
+}
+
+impl QActivations {
+    /// Quantizes `m` rows of `cols` values (reusing this buffer's allocations).
+    pub fn quantize(&mut self, x: &[f32], m: usize, cols: usize) {
+        debug_assert_eq!(x.len(), m * cols);
+        debug_assert_eq!(cols % BLOCK, 0);
+        let blocks = m * cols / BLOCK;
+        self.rows = m;
+        self.cols = cols;
+        self.qs.resize(m * cols, 0);
+        self.d.resize(blocks, 0.0);
+        self.s.resize(blocks, 0.0);
+        for b in 0..blocks {
+            let (d, s) = scalar::quantize_block(
+                &x[b * BLOCK..(b + 1) * BLOCK],
+                &mut self.qs[b * BLOCK..(b + 1) * BLOCK],
+            );
+            self.d[b] = d;
+            self.s[b] = s;
+        }
+    }
+
+    fn row(&self, i: usize) -> QRow<'_> {
+        let bpr = self.cols / BLOCK;
+        QRow {
+            qs: &self.qs[i * self.cols..(i + 1) * self.cols],
+            d: &self.d[i * bpr..(i + 1) * bpr],
+            s: &self.s[i * bpr..(i + 1) * bpr],
+        }
+    }
+}
+
+/// Dot products of consecutive weight rows (`row_bytes` each) with one activation row, one
+/// output per weight row.
+pub(crate) type RowsKernel = fn(w: &[u8], row_bytes: usize, x: &QRow<'_>, out: &mut [f32]);
+
+fn rows_kernel(ty: WeightType) -> RowsKernel {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(k) = x86::rows_kernel(ty) {
+        return k;
+    }
+    #[cfg(target_arch = "wasm32")]
+    if let Some(k) = wasm::rows_kernel(ty) {
+        return k;
+    }
+    scalar::rows_kernel(ty)
+}
+
+/// Reads a little-endian f16 at `at` as f32.
+#[inline(always)]
+pub(crate) fn f16_at(b: &[u8], at: usize) -> f32 {
+    f16::from_bits(u16::from_le_bytes([b[at], b[at + 1]])).to_f32()
+}
+
+/// Sums eight lane accumulators in the fixed order every kernel uses.
+#[inline(always)]
+pub(crate) fn hsum8(a: [f32; 8]) -> f32 {
+    let t = [a[4] + a[0], a[5] + a[1], a[6] + a[2], a[7] + a[3]];
+    let u = [t[0] + t[2], t[1] + t[3]];
+    u[0] + u[1]
+}
+
+#[cfg(test)]
+mod tests;

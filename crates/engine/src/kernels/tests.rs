@@ -1,0 +1,134 @@
+//! Kernel tests: the platform's kernels equal the scalar definition bit for bit, block layouts
+//! agree with candle's, and products are close to exact f32 arithmetic.
+
+use super::*;
+use crate::sampling::Rng;
+
+const TYPES: [(WeightType, &str); 5] = [
+    (WeightType::Q4_0, "Q4_0"),
+    (WeightType::Q4_1, "Q4_1"),
+    (WeightType::Q5_0, "Q5_0"),
+    (WeightType::Q5_1, "Q5_1"),
+    (WeightType::Q8_0, "Q8_0"),
+];
+
+fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut r = Rng::new(seed);
+    (0..n).map(|_| (r.next_f32() * 2.0 - 1.0) * scale).collect()
+}
+
+/// Quantizes with candle (an independent implementation of the block formats).
+fn candle_matrix(ty: WeightType, name: &str, rows: usize, cols: usize, w: &[f32]) -> QMatrix {
+    let gt = crate::gguf::GgmlType::from_name(name).unwrap();
+    let data = crate::fixtures::encode_tensor(w, &[cols as u64, rows as u64], gt);
+    QMatrix::new(ty, rows, cols, data).unwrap()
+}
+
+#[test]
+fn platform_kernels_equal_the_definition() {
+    for (ty, name) in TYPES {
+        for (k, seed) in [(32, 1), (576, 2), (1536, 3)] {
+            let rows = 7;
+            let mut w = random(rows * k, seed, 1.0);
+            // Extreme and degenerate blocks.
+            w[..32].iter_mut().for_each(|v| *v = 0.0);
+            if k > 64 {
+                w[32] = 1000.0;
+                w[64..96].iter_mut().for_each(|v| *v = -1.0);
+            }
+            let m = candle_matrix(ty, name, rows, k, &w);
+            let mut x = random(3 * k, seed + 10, 4.0);
+            x[..32].iter_mut().for_each(|v| *v = 0.0);
+            let mut q = QActivations::default();
+            q.quantize(&x, 3, k);
+            let fast = rows_kernel(ty);
+            let row_bytes = k / BLOCK * ty.block_bytes();
+            for i in 0..3 {
+                let mut got = vec![0f32; rows];
+                fast(&m.data, row_bytes, &q.row(i), &mut got);
+                for (j, b) in got.iter().enumerate() {
+                    let a = scalar::dot(ty, m.row(j), &q.row(i));
+                    assert_eq!(a.to_bits(), b.to_bits(), "{name} k={k} row {j} x {i}: {a} vs {b}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn dequantization_matches_candle() {
+    for (ty, name) in TYPES {
+        let (rows, cols) = (3, 64);
+        let w = random(rows * cols, 5, 2.0);
+        let m = candle_matrix(ty, name, rows, cols, &w);
+        let gt = crate::gguf::GgmlType::from_name(name).unwrap();
+        let data = crate::fixtures::encode_tensor(&w, &[cols as u64, rows as u64], gt);
+        let reference = crate::weights::qtensor_from_bytes("t", gt, &[cols as u64, rows as u64], &data)
+            .unwrap()
+            .dequantize(&candle_core::Device::Cpu)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let mut out = vec![0f32; cols];
+        for r in 0..rows {
+            m.dequantize_row(r, &mut out);
+            assert_eq!(out, reference[r * cols..(r + 1) * cols], "{name} row {r}");
+        }
+    }
+}
+
+#[test]
+fn products_are_close_to_float_arithmetic() {
+    for (ty, name) in TYPES {
+        let (rows, cols, m_rows) = (16, 256, 2);
+        let w = random(rows * cols, 9, 1.0);
+        let mat = candle_matrix(ty, name, rows, cols, &w);
+        let x = random(m_rows * cols, 11, 1.0);
+        let mut q = QActivations::default();
+        q.quantize(&x, m_rows, cols);
+        let mut out = vec![0f32; m_rows * rows];
+        mat.matmul(&q, &mut out);
+        let mut deq = vec![0f32; cols];
+        for j in 0..rows {
+            mat.dequantize_row(j, &mut deq);
+            for i in 0..m_rows {
+                let exact: f32 = deq
+                    .iter()
+                    .zip(&x[i * cols..(i + 1) * cols])
+                    .map(|(a, b)| a * b)
+                    .sum();
+                let got = out[i * rows + j];
+                // Only the activation rounding to 8 bits separates the two.
+                assert!(
+                    (got - exact).abs() < 0.05 * (1.0 + exact.abs()),
+                    "{name}: {got} vs {exact}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn quantization_rounds_half_to_even_and_keeps_zero_blocks() {
+    let mut x = vec![0f32; 32];
+    x[0] = 127.0;
+    x[1] = 2.5;
+    x[2] = -3.5;
+    let mut q = QActivations::default();
+    q.quantize(&x, 1, 32);
+    assert_eq!(&q.qs[..3], &[127, 2, -4]);
+    assert_eq!(q.d[0], 1.0);
+    assert_eq!(q.s[0], 125.0);
+    q.quantize(&[0.0; 32], 1, 32);
+    assert_eq!(q.d[0], 0.0);
+    assert!(q.qs.iter().all(|&v| v == 0));
+}
+
+#[test]
+fn matrix_shapes_are_checked() {
+    assert!(QMatrix::new(WeightType::Q8_0, 2, 32, vec![0; 68]).is_some());
+    assert!(QMatrix::new(WeightType::Q8_0, 2, 32, vec![0; 67]).is_none());
+    assert!(QMatrix::new(WeightType::Q8_0, 2, 33, vec![0; 68]).is_none());
+}

@@ -1,0 +1,144 @@
+//! AVX2 versions of the dot products, chosen at run time. Same lanes, same operations and the
+//! same order as [`super::scalar::dot`], so the results are identical; four weight rows are
+//! processed together so their independent accumulations overlap in the pipeline.
+
+use std::arch::x86_64::*;
+
+use super::{hsum8, QRow, RowsKernel, WeightType, BLOCK};
+
+pub(crate) fn rows_kernel(ty: WeightType) -> Option<RowsKernel> {
+    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c")) {
+        return None;
+    }
+    Some(match ty {
+        WeightType::Q4_0 => |w, rb, x, o| unsafe { rows_avx2::<0>(w, rb, x, o) },
+        WeightType::Q4_1 => |w, rb, x, o| unsafe { rows_avx2::<1>(w, rb, x, o) },
+        WeightType::Q5_0 => |w, rb, x, o| unsafe { rows_avx2::<2>(w, rb, x, o) },
+        WeightType::Q5_1 => |w, rb, x, o| unsafe { rows_avx2::<3>(w, rb, x, o) },
+        WeightType::Q8_0 => |w, rb, x, o| unsafe { rows_avx2::<4>(w, rb, x, o) },
+    })
+}
+
+const fn block_bytes(ty: u8) -> usize {
+    match ty {
+        0 => 18,
+        1 => 20,
+        2 => 22,
+        3 => 24,
+        _ => 34,
+    }
+}
+
+/// f16 at `p` to f32 (exact, as the scalar conversion).
+#[inline(always)]
+unsafe fn f16(p: *const u8) -> f32 {
+    let bits = u16::from_le_bytes([*p, *p.add(1)]);
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+}
+
+/// Expands the 32 bits of `qh` to bytes: byte `i` is 0x10 when bit `i` is set, else 0.
+#[inline(always)]
+unsafe fn high_bits(qh: u32) -> __m256i {
+    let v = _mm256_set1_epi32(qh as i32);
+    // Byte i takes the byte of qh that holds bit i.
+    let shuf = _mm256_setr_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
+    );
+    let bytes = _mm256_shuffle_epi8(v, shuf);
+    let mask = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+    let set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, mask), mask);
+    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+}
+
+/// The 32 weights of a 4-bit block as bytes 0..=15, low nibbles first.
+#[inline(always)]
+unsafe fn nibbles(qs: *const u8) -> __m256i {
+    let raw = _mm_loadu_si128(qs as *const __m128i);
+    let lo = _mm_and_si128(raw, _mm_set1_epi8(0x0f));
+    let hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0f));
+    _mm256_set_m128i(hi, lo)
+}
+
+/// Lane sums (as floats, exact) of one weight block against activations `q`: lane `l` is the
+/// sum of the products of elements `4l..4l+4`.
+#[inline(always)]
+unsafe fn block_lanes<const TY: u8>(blk: *const u8, q: __m256i) -> __m256 {
+    let (w, signed) = match TY {
+        0 => (_mm256_sub_epi8(nibbles(blk.add(2)), _mm256_set1_epi8(8)), true),
+        1 => (nibbles(blk.add(4)), false),
+        2 => {
+            let qh = u32::from_le_bytes([*blk.add(2), *blk.add(3), *blk.add(4), *blk.add(5)]);
+            let v = _mm256_or_si256(nibbles(blk.add(6)), high_bits(qh));
+            (_mm256_sub_epi8(v, _mm256_set1_epi8(16)), true)
+        }
+        3 => {
+            let qh = u32::from_le_bytes([*blk.add(4), *blk.add(5), *blk.add(6), *blk.add(7)]);
+            (_mm256_or_si256(nibbles(blk.add(8)), high_bits(qh)), false)
+        }
+        _ => (_mm256_loadu_si256(blk.add(2) as *const __m256i), true),
+    };
+    // maddubs multiplies unsigned by signed bytes: move the weights' signs onto q. No pair sum
+    // can saturate 16 bits (|w| <= 128, |q| <= 127).
+    let pairs = if signed {
+        _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w))
+    } else {
+        _mm256_maddubs_epi16(w, q)
+    };
+    _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+}
+
+/// `TY`: 0 = Q4_0, 1 = Q4_1, 2 = Q5_0, 3 = Q5_1, 4 = Q8_0.
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn rows_avx2<const TY: u8>(w: &[u8], row_bytes: usize, x: &QRow<'_>, out: &mut [f32]) {
+    let bb = block_bytes(TY);
+    let nb = x.d.len();
+    let rows = out.len();
+    assert!(
+        row_bytes == nb * bb && w.len() >= rows * row_bytes && x.qs.len() >= nb * BLOCK && x.s.len() >= nb
+    );
+    let has_min = TY == 1 || TY == 3;
+    let mut r = 0;
+    while r + 4 <= rows {
+        let base = [0, 1, 2, 3].map(|i| w.as_ptr().add((r + i) * row_bytes));
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut summs = [0f32; 4];
+        for b in 0..nb {
+            let q = _mm256_loadu_si256(x.qs.as_ptr().add(b * BLOCK) as *const __m256i);
+            let dx = *x.d.get_unchecked(b);
+            for i in 0..4 {
+                let blk = base[i].add(b * bb);
+                let lanes = block_lanes::<TY>(blk, q);
+                let dd = _mm256_set1_ps(f16(blk) * dx);
+                acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(dd, lanes));
+                if has_min {
+                    summs[i] += f16(blk.add(2)) * *x.s.get_unchecked(b);
+                }
+            }
+        }
+        for i in 0..4 {
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), acc[i]);
+            out[r + i] = hsum8(lanes) + summs[i];
+        }
+        r += 4;
+    }
+    while r < rows {
+        let base = w.as_ptr().add(r * row_bytes);
+        let mut acc = _mm256_setzero_ps();
+        let mut summs = 0f32;
+        for b in 0..nb {
+            let q = _mm256_loadu_si256(x.qs.as_ptr().add(b * BLOCK) as *const __m256i);
+            let blk = base.add(b * bb);
+            let lanes = block_lanes::<TY>(blk, q);
+            let dd = _mm256_set1_ps(f16(blk) * *x.d.get_unchecked(b));
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(dd, lanes));
+            if has_min {
+                summs += f16(blk.add(2)) * *x.s.get_unchecked(b);
+            }
+        }
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+        out[r] = hsum8(lanes) + summs;
+        r += 1;
+    }
+}

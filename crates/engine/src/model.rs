@@ -1,0 +1,360 @@
+//! A loaded model: network, tokenizer and chat template, plus what is known about it.
+
+use std::collections::BTreeMap;
+
+use omp_protocol::{ChatMessage, LoadOptions, MemoryEstimate, ModelInfo, TensorTypeCount, TokenScore};
+
+use crate::arch::{self, Dims, Network};
+use crate::chat::ChatTemplate;
+use crate::error::{Error, Result};
+use crate::gguf::{GgmlType, Gguf};
+use crate::sampling::log_softmax;
+use crate::tokenizer::Tokenizer;
+use crate::weights::{converted_type, Loader};
+
+/// Prompt tokens evaluated per forward pass while prefilling: small enough that a cancel or a
+/// progress report is never far away, large enough to amortise per-call overhead.
+pub const PREFILL_CHUNK: usize = 32;
+
+/// The smallest context a load reserves.
+const MIN_CONTEXT: usize = 16;
+
+/// A model ready to generate.
+pub struct Model {
+    network: Network,
+    tokenizer: Tokenizer,
+    /// The file's template, the fallback when it has none, or why its template is unusable.
+    template: std::result::Result<ChatTemplate, String>,
+    info: ModelInfo,
+    /// Tokens whose keys and values are in the cache, in order; a new prompt that starts with
+    /// them only evaluates the rest (multi-turn chat re-sends the whole history).
+    cached: Vec<u32>,
+    context: usize,
+    /// Logits of the last evaluation, reused between calls.
+    logits: Vec<f32>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Model {
+    /// Loads a model from the bytes of a GGUF file.
+    pub fn load(bytes: &[u8], options: &LoadOptions) -> Result<Self> {
+        Self::load_with_progress(bytes, options, &mut |_, _| {})
+    }
+
+    /// Loads a model, calling `progress(tensors_done, tensors_total)` as tensors are built.
+    pub fn load_with_progress(
+        bytes: &[u8],
+        options: &LoadOptions,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Self> {
+        let gguf = Gguf::parse(bytes)?;
+        let mut info = inspect(&gguf, options)?;
+        let dims = arch::dims(&gguf)?;
+        let tokenizer = Tokenizer::from_gguf(&gguf)?;
+        if tokenizer.vocab_size() != dims.vocab {
+            return Err(Error::BadMetadata {
+                key: "tokenizer.ggml.tokens".into(),
+                reason: format!(
+                    "{} tokens, but token_embd.weight has {} rows",
+                    tokenizer.vocab_size(),
+                    dims.vocab
+                ),
+            });
+        }
+        let template = build_template(&gguf, &tokenizer);
+        let context = info.loaded_context as usize;
+        let mut loader = Loader::new(&gguf, bytes, options.convert, progress);
+        let network = Network::load(&gguf, &mut loader, context)?;
+        info.converted_tensors = loader.converted as u32;
+        Ok(Self {
+            network,
+            tokenizer,
+            template,
+            info,
+            cached: Vec::new(),
+            context,
+            logits: Vec::new(),
+        })
+    }
+
+    /// What the model is.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Bytes of weights and key/value cache held in memory.
+    pub fn resident_bytes(&self) -> usize {
+        self.network.bytes()
+    }
+
+    /// Its tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Tokens of context reserved.
+    pub fn context_length(&self) -> usize {
+        self.context
+    }
+
+    /// The chat template in use, or why the file's template cannot be used.
+    pub fn chat_template(&self) -> std::result::Result<&ChatTemplate, Error> {
+        self.template.as_ref().map_err(|e| Error::Template(e.clone()))
+    }
+
+    /// Renders a conversation with the chat template.
+    pub fn render_chat(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+        self.chat_template()?.render(messages, add_generation_prompt)
+    }
+
+    /// Renders and tokenizes a conversation (control tokens in the rendered text are parsed;
+    /// BOS is added when the model asks for it and the template did not write it).
+    pub fn encode_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
+        let text = self.render_chat(messages, true)?;
+        let mut ids = self.tokenizer.encode(&text, false, true);
+        if let Some(bos) = self.tokenizer.specials().bos {
+            if self.tokenizer.adds_bos() && ids.first() != Some(&bos) {
+                ids.insert(0, bos);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Forgets cached keys and values (the next prompt is evaluated from scratch).
+    pub fn reset(&mut self) {
+        self.cached.clear();
+        self.network.truncate_cache(0);
+    }
+
+    /// Keeps the longest cached prefix of `tokens`, leaving at least one token to evaluate so
+    /// that its logits are available. Returns how many tokens of `tokens` are already cached.
+    pub(crate) fn reuse_prefix(&mut self, tokens: &[u32]) -> usize {
+        let common = self
+            .cached
+            .iter()
+            .zip(tokens)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(tokens.len().saturating_sub(1));
+        self.cached.truncate(common);
+        self.network.truncate_cache(common);
+        common
+    }
+
+    /// Evaluates `tokens` after the cached ones; returns the logits of the last one, or of all
+    /// of them (`rows * vocab` values, row-major).
+    pub(crate) fn eval(&mut self, tokens: &[u32], all: bool) -> Result<&[f32]> {
+        if tokens.is_empty() {
+            return Err(Error::InvalidInput("nothing to evaluate".into()));
+        }
+        if self.cached.len() + tokens.len() > self.context {
+            return Err(Error::InvalidInput(format!(
+                "{} tokens do not fit the context window of {}",
+                self.cached.len() + tokens.len(),
+                self.context
+            )));
+        }
+        let vocab = self.tokenizer.vocab_size() as u32;
+        if let Some(bad) = tokens.iter().find(|&&t| t >= vocab) {
+            return Err(Error::InvalidInput(format!(
+                "token id {bad} is outside the vocabulary of {vocab}"
+            )));
+        }
+        let pos = self.cached.len();
+        if let Err(e) = self.network.forward(tokens, pos, all, &mut self.logits) {
+            // The cache may hold part of this batch: forget it rather than trust it.
+            self.reset();
+            return Err(e);
+        }
+        self.cached.extend_from_slice(tokens);
+        Ok(&self.logits)
+    }
+
+    /// Teacher-forced scores: feeds `prompt` then `continuation` and reports, for every token of
+    /// the continuation, its log-probability and the model's own most likely token there.
+    pub fn score(&mut self, prompt: &[u32], continuation: &[u32]) -> Result<Vec<TokenScore>> {
+        if prompt.is_empty() {
+            return Err(Error::InvalidInput(
+                "scoring needs at least one prompt token".into(),
+            ));
+        }
+        if continuation.is_empty() {
+            return Ok(Vec::new());
+        }
+        let vocab = self.tokenizer.vocab_size() as u32;
+        if let Some(bad) = prompt.iter().chain(continuation).find(|&&t| t >= vocab) {
+            return Err(Error::InvalidInput(format!(
+                "token id {bad} is outside the vocabulary of {vocab}"
+            )));
+        }
+        let full: Vec<u32> = prompt
+            .iter()
+            .chain(&continuation[..continuation.len() - 1])
+            .copied()
+            .collect();
+        let first_needed = prompt.len() - 1;
+        let start = self.reuse_prefix(&full).min(first_needed);
+        if start < self.cached.len() {
+            self.cached.truncate(start);
+            self.network.truncate_cache(start);
+        }
+        let mut scores = Vec::with_capacity(continuation.len());
+        let mut pos = start;
+        while pos < full.len() {
+            let end = (pos + PREFILL_CHUNK).min(full.len());
+            let vocab = self.tokenizer.vocab_size();
+            let logits = self.eval(&full[pos..end], true)?;
+            for (r, row) in logits.chunks_exact(vocab).enumerate() {
+                let p = pos + r;
+                if p < first_needed {
+                    continue;
+                }
+                let target = continuation[p - first_needed];
+                let lp = log_softmax(row);
+                let argmax = crate::sampling::argmax(row);
+                scores.push(TokenScore {
+                    id: target,
+                    logprob: lp.get(target as usize).copied().unwrap_or(f32::NEG_INFINITY),
+                    argmax,
+                    argmax_logprob: lp[argmax as usize],
+                });
+            }
+            pos = end;
+        }
+        Ok(scores)
+    }
+}
+
+fn build_template(gguf: &Gguf, tok: &Tokenizer) -> std::result::Result<ChatTemplate, String> {
+    let text = |id: Option<u32>| id.and_then(|i| tok.token_text(i)).unwrap_or("").to_string();
+    let (bos, eos) = (text(tok.specials().bos), text(tok.specials().eos));
+    match gguf.opt_str("tokenizer.chat_template") {
+        Ok(Some(src)) => ChatTemplate::new(src, &bos, &eos).map_err(|e| e.to_string()),
+        Ok(None) => Ok(ChatTemplate::fallback(
+            tok.token_id("<|im_start|>").is_some(),
+            &bos,
+            &eos,
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Describes a model from its header alone: no tensor data is read, so this works on the
+/// first bytes of a file (an HTTP Range request) before deciding to download it.
+pub fn inspect(gguf: &Gguf, options: &LoadOptions) -> Result<ModelInfo> {
+    let dims = arch::dims(gguf)?;
+    let context = (options.context_length as usize).clamp(MIN_CONTEXT, dims.context.max(MIN_CONTEXT));
+    let mut by_type: BTreeMap<GgmlType, (u32, u64)> = BTreeMap::new();
+    let mut parameters = 0u64;
+    for t in &gguf.tensors {
+        let e = by_type.entry(t.ty).or_default();
+        e.0 += 1;
+        e.1 += t.n_bytes;
+        parameters += t.elements();
+    }
+    let quantization = gguf
+        .tensors
+        .iter()
+        .filter(|t| t.dims.len() == 2 && t.name.starts_with("blk."))
+        .fold(BTreeMap::<&str, u64>::new(), |mut m, t| {
+            *m.entry(t.ty.name).or_default() += t.elements();
+            m
+        })
+        .into_iter()
+        .max_by_key(|&(_, n)| n)
+        .map_or_else(|| "F32".to_string(), |(name, _)| name.to_string());
+    let name = gguf
+        .opt_str("general.name")?
+        .unwrap_or("unnamed model")
+        .to_string();
+    let tokenizer = gguf.opt_str("tokenizer.ggml.model")?.unwrap_or("").to_string();
+    Ok(ModelInfo {
+        name,
+        architecture: gguf.str("general.architecture")?.to_string(),
+        parameters,
+        file_bytes: gguf.file_len,
+        tensor_types: by_type
+            .into_iter()
+            .map(|(t, (count, bytes))| TensorTypeCount {
+                ty: t.name.into(),
+                count,
+                bytes,
+            })
+            .collect(),
+        quantization,
+        context_length: dims.context as u32,
+        loaded_context: context as u32,
+        vocab_size: dims.vocab as u32,
+        tokenizer,
+        pre_tokenizer: gguf.opt_str("tokenizer.ggml.pre")?.map(String::from),
+        layers: dims.layers as u32,
+        embedding_length: dims.embedding as u32,
+        heads: dims.heads as u32,
+        kv_heads: dims.kv_heads as u32,
+        has_chat_template: gguf.get("tokenizer.chat_template").is_some(),
+        memory: estimate_memory(gguf, &dims, context, options),
+        convert: options.convert.as_str().into(),
+        converted_tensors: gguf
+            .tensors
+            .iter()
+            .filter(|t| {
+                t.dims.len() == 2
+                    && t.name.starts_with("blk.")
+                    && converted_type(t.ty, options.convert) != t.ty
+            })
+            .count() as u32,
+        license: gguf.opt_str("general.license")?.map(String::from),
+    })
+}
+
+/// Bytes the engine holds for a model at `context` tokens: weights as held in memory (floats
+/// expanded to f32 for matrix products, conversions applied), the key/value cache, rotary
+/// tables and the largest activations of a prefill chunk.
+pub fn estimate_memory(gguf: &Gguf, dims: &Dims, context: usize, options: &LoadOptions) -> MemoryEstimate {
+    let mut weights = 0u64;
+    for t in &gguf.tensors {
+        let is_embd = t.name == "token_embd.weight";
+        let matrix = t.dims.len() >= 2 && !is_embd;
+        weights += if !t.ty.is_quantized() && (matrix || t.dims.len() == 1) {
+            // Float matrices and vectors are expanded to f32.
+            t.elements() * 4
+        } else if matrix {
+            converted_type(t.ty, options.convert)
+                .bytes_for(t.elements())
+                .unwrap_or(t.n_bytes)
+        } else {
+            t.n_bytes
+        };
+    }
+    // A tied output matrix of a float embedding is expanded to f32 for the final product.
+    if gguf.tensor("output.weight").is_none() {
+        if let Some(e) = gguf.tensor("token_embd.weight") {
+            if !e.ty.is_quantized() {
+                weights += e.elements() * 4;
+            }
+        }
+    }
+    let f = 4u64;
+    let (ctx, chunk) = (context as u64, PREFILL_CHUNK as u64);
+    let kv = dims.layers as u64 * 2 * (dims.kv_heads * dims.head_dim) as u64 * ctx * f;
+    let rope = ctx * dims.head_dim as u64 * f;
+    let activations =
+        chunk * (dims.vocab as u64 + 3 * dims.feed_forward as u64 + 8 * dims.embedding as u64) * f
+            + 3 * (dims.heads as u64) * chunk.max(1) * ctx * f
+            + 2 * (dims.heads * dims.head_dim) as u64 * ctx * f;
+    let scratch = rope + activations;
+    MemoryEstimate {
+        weights_bytes: weights,
+        kv_cache_bytes: kv,
+        scratch_bytes: scratch,
+        total_bytes: weights + kv + scratch,
+        context: context as u32,
+    }
+}
