@@ -7,6 +7,7 @@
 //! - `cargo xtask bench-native [FILES]`: `omp bench` next to llama.cpp on the same files
 
 mod models;
+mod server;
 mod setup;
 mod util;
 
@@ -20,6 +21,8 @@ fn main() -> Result<()> {
         Some("models") => models::ensure_all(&root),
         Some("setup") => setup::all(&root),
         Some("test") => test(&root),
+        Some("serve") => serve(&root, &args[1..]),
+        Some("build") => build(&root),
         Some("reference") => reference(&root),
         Some("bench-native") => bench_native(&root, &args[1..]),
         _ => {
@@ -29,8 +32,9 @@ fn main() -> Result<()> {
     }
 }
 
-/// Every check: formatting, lints, the Rust tests (unit, CLI and the llama.cpp reference
-/// checks on the bundled model).
+/// Every check: formatting, lints (native and wasm32), the Rust tests (unit, CLI and the
+/// llama.cpp reference checks on the bundled model), the release build, and the browser tests
+/// in headless Chromium against it.
 fn test(root: &std::path::Path) -> Result<()> {
     setup::all(root)?;
     util::run("cargo", &["fmt", "--all", "--", "--check"])?;
@@ -38,9 +42,89 @@ fn test(root: &std::path::Path) -> Result<()> {
         "cargo",
         &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
     )?;
+    util::run(
+        "cargo",
+        &[
+            "clippy",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "omp-engine",
+            "-p",
+            "omp-worker",
+            "-p",
+            "omp-app",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     util::run("cargo", &["test", "--workspace"])?;
+    build(root)?;
+    browser_tests(root)?;
     println!("xtask: all tests passed");
     Ok(())
+}
+
+/// The release build of the app into `dist/`, offline.
+fn build(root: &std::path::Path) -> Result<()> {
+    setup::all(root)?;
+    let path = setup::tool_path(root);
+    let trunk = setup::tools_bin(root).join("trunk");
+    util::run_in(
+        util::s(&trunk),
+        &["build", "--release"],
+        Some(root),
+        &[("PATH", &path)],
+    )
+}
+
+/// The site as the server presents it.
+fn site(root: &std::path::Path) -> server::Site {
+    server::Site {
+        mounts: vec![
+            ("/models/".into(), root.join("public/models")),
+            ("/".into(), root.join("dist")),
+        ],
+        headers: vec![],
+    }
+}
+
+/// Builds, then serves at http://127.0.0.1:8080 (or `--port N`) until interrupted.
+fn serve(root: &std::path::Path, args: &[String]) -> Result<()> {
+    let port = args
+        .iter()
+        .position(|a| a == "--port")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080);
+    if !args.iter().any(|a| a == "--no-build") {
+        build(root)?;
+    }
+    let (port, listener) = server::bind(port)?;
+    println!("Open Model Playground: http://127.0.0.1:{port}/  (Ctrl-C stops)");
+    server::serve(listener, site(root));
+    Ok(())
+}
+
+/// Runs `tests/e2e` in headless Chromium against the built app on a free port.
+fn browser_tests(root: &std::path::Path) -> Result<()> {
+    let (port, listener) = server::bind(0)?;
+    let s = site(root);
+    std::thread::spawn(move || server::serve(listener, s));
+    let base = format!("http://127.0.0.1:{port}/");
+    let model = models::bundled_path(root)?;
+    util::run("cargo", &["build", "--release", "-p", "omp-cli"])?;
+    util::run_in(
+        "node",
+        &["tests/e2e/run.mjs"],
+        Some(root),
+        &[
+            ("OMP_BASE_URL", &base),
+            ("OMP_MODEL", util::s(&model)),
+            ("OMP_BIN", "target/release/omp"),
+        ],
+    )
 }
 
 /// Regenerates `crates/engine/tests/data/llamacpp-*.json` with node-llama-cpp.

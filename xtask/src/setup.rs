@@ -27,7 +27,6 @@ pub fn tools_bin(root: &Path) -> PathBuf {
     root.join(".tools/bin")
 }
 
-#[allow(dead_code)] // the browser build uses it
 /// PATH with the project's tools (and npm binaries such as binaryen's `wasm-opt`) first.
 pub fn tool_path(root: &Path) -> String {
     let mut parts = vec![
@@ -84,12 +83,6 @@ fn locked_wasm_bindgen(root: &Path) -> Result<Option<String>> {
         }
     }
     Ok(None)
-}
-
-#[allow(dead_code)] // the browser build uses it
-/// The wasm-bindgen version the build uses.
-pub fn wasm_bindgen_version(root: &Path) -> Result<String> {
-    locked_wasm_bindgen(root)?.context("Cargo.lock has no wasm-bindgen")
 }
 
 fn wasm_bindgen(root: &Path) -> Result<()> {

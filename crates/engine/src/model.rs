@@ -48,6 +48,27 @@ impl Model {
         Self::load_with_progress(bytes, options, &mut |_, _| {})
     }
 
+    /// Checks everything about a file that needs no weights: the GGUF structure, the
+    /// architecture and its hyperparameters, every tensor's presence, type and shape, and the
+    /// tokenizer. A file that passes will build unless memory runs out.
+    pub fn check(bytes: &[u8], options: &LoadOptions) -> Result<ModelInfo> {
+        let gguf = Gguf::parse(bytes)?;
+        let info = inspect(&gguf, options)?;
+        let tokenizer = Tokenizer::from_gguf(&gguf)?;
+        if tokenizer.vocab_size() != info.vocab_size as usize {
+            return Err(Error::BadMetadata {
+                key: "tokenizer.ggml.tokens".into(),
+                reason: format!(
+                    "{} tokens, but token_embd.weight has {} rows",
+                    tokenizer.vocab_size(),
+                    info.vocab_size
+                ),
+            });
+        }
+        arch::check_tensors(&gguf, options)?;
+        Ok(info)
+    }
+
     /// Loads a model, calling `progress(tensors_done, tensors_total)` as tensors are built.
     pub fn load_with_progress(
         bytes: &[u8],

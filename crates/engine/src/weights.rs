@@ -88,6 +88,39 @@ impl<'a> Loader<'a> {
         (self.progress)(self.done, self.gguf.tensors.len());
     }
 
+    /// Checks a matrix without reading it: present, shaped `dims`, and of a type that has a
+    /// kernel or can be converted to one.
+    pub(crate) fn check_matrix(&self, name: &str, dims: &[u64]) -> Result<()> {
+        let info = self.expect_dims(name, dims)?;
+        let target = converted_type(info.ty, self.convert);
+        if WeightType::from_ggml_id(target.id).is_none() || (target != info.ty && info.ty.candle().is_none())
+        {
+            return Err(Error::UnsupportedTensorType {
+                name: name.into(),
+                ty: info.ty.name.into(),
+            });
+        }
+        if !(info.dims[0] as usize).is_multiple_of(crate::kernels::BLOCK) {
+            return Err(Error::BadTensor {
+                name: name.into(),
+                reason: format!("rows of {} values are not whole blocks of 32", info.dims[0]),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a vector without reading it.
+    pub(crate) fn check_vector(&self, name: &str, len: u64) -> Result<()> {
+        let info = self.expect_dims(name, &[len])?;
+        if info.ty.candle().is_none() {
+            return Err(Error::UnsupportedTensorType {
+                name: name.into(),
+                ty: info.ty.name.into(),
+            });
+        }
+        Ok(())
+    }
+
     /// A weight matrix (`dims` in ggml order: row length first), in a type with a kernel:
     /// as stored when it has one, else converted (see [`converted_type`]).
     pub(crate) fn matrix(&mut self, name: &str, dims: &[u64]) -> Result<QMatrix> {

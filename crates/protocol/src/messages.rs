@@ -125,6 +125,11 @@ pub enum WorkerEvent {
         /// Milliseconds from request to ready.
         load_ms: f64,
     },
+    /// A new model could not be used, and the one loaded before is still loaded.
+    Kept {
+        /// The model still loaded (boxed: much larger than the other events).
+        info: Box<ModelInfo>,
+    },
     /// The prompt after the chat template, for the curious.
     Prompt {
         /// Request id.
@@ -151,6 +156,8 @@ pub enum WorkerEvent {
         id: RequestId,
         /// Why it ended.
         reason: StopReason,
+        /// Text released at the end (held back while it could have started a stop string).
+        text: String,
         /// Timings and counts.
         stats: GenStats,
     },

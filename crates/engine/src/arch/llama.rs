@@ -162,6 +162,43 @@ impl Hparams {
     }
 }
 
+/// The tensors of block `i` and their shapes (ggml order), in the order [`Block`] holds them;
+/// `true` marks matrices (the rest are f32 vectors). Loading and checking share this table.
+fn block_spec(hp: &Hparams, i: usize) -> [(String, Vec<u64>, bool); 9] {
+    let (d, ff) = (hp.embedding_length as u64, hp.feed_forward_length as u64);
+    let (qw, kv) = (hp.q_width() as u64, hp.kv_width() as u64);
+    let n = |t: &str| format!("blk.{i}.{t}.weight");
+    [
+        (n("attn_norm"), vec![d], false),
+        (n("attn_q"), vec![d, qw], true),
+        (n("attn_k"), vec![d, kv], true),
+        (n("attn_v"), vec![d, kv], true),
+        (n("attn_output"), vec![qw, d], true),
+        (n("ffn_norm"), vec![d], false),
+        (n("ffn_gate"), vec![d, ff], true),
+        (n("ffn_up"), vec![d, ff], true),
+        (n("ffn_down"), vec![ff, d], true),
+    ]
+}
+
+/// Refusals that apply to any block: tensors of other architectures that share `llama`'s name.
+fn check_block_extras(loader: &Loader<'_>, i: usize) -> Result<()> {
+    for bias in ["attn_q", "attn_k", "attn_v"] {
+        if loader.has(&format!("blk.{i}.{bias}.bias")) {
+            return Err(Error::BadTensor {
+                name: format!("blk.{i}.{bias}.bias"),
+                reason: "attention biases are not part of the llama architecture".into(),
+            });
+        }
+    }
+    if loader.has(&format!("blk.{i}.ffn_gate_exps.weight")) {
+        return Err(Error::UnsupportedArchitecture(
+            "llama with mixture-of-experts layers".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// One transformer block.
 struct Block {
     attn_norm: Vec<f32>,
@@ -191,15 +228,36 @@ pub struct Llama {
 }
 
 impl Llama {
+    /// Checks every tensor's presence, shape and type without reading any data.
+    pub(crate) fn check(gguf: &Gguf, loader: &Loader<'_>) -> Result<()> {
+        let hp = Hparams::from_gguf(gguf, "llama")?;
+        let (d, v) = (hp.embedding_length as u64, hp.vocab_size as u64);
+        loader.check_matrix("token_embd.weight", &[d, v])?;
+        if loader.has("output.weight") {
+            loader.check_matrix("output.weight", &[d, v])?;
+        }
+        loader.check_vector("output_norm.weight", d)?;
+        for i in 0..hp.block_count {
+            check_block_extras(loader, i)?;
+            for (name, dims, matrix) in block_spec(&hp, i) {
+                if matrix {
+                    loader.check_matrix(&name, &dims)?;
+                } else {
+                    loader.check_vector(&name, dims[0])?;
+                }
+            }
+        }
+        if loader.has("rope_freqs.weight") {
+            loader.check_vector("rope_freqs.weight", (hp.head_dim / 2) as u64)?;
+        }
+        Ok(())
+    }
+
     /// Loads weights and checks every shape against the hyperparameters.
     pub(crate) fn load(gguf: &Gguf, loader: &mut Loader<'_>, context: usize) -> Result<Self> {
+        Self::check(gguf, loader)?;
         let hp = Hparams::from_gguf(gguf, "llama")?;
-        let (d, ff, v) = (
-            hp.embedding_length as u64,
-            hp.feed_forward_length as u64,
-            hp.vocab_size as u64,
-        );
-        let (qw, kv) = (hp.q_width() as u64, hp.kv_width() as u64);
+        let (d, v) = (hp.embedding_length as u64, hp.vocab_size as u64);
         let token_embd = loader.matrix("token_embd.weight", &[d, v])?;
         let output = if loader.has("output.weight") {
             Some(loader.matrix("output.weight", &[d, v])?)
@@ -209,30 +267,18 @@ impl Llama {
         let output_norm = loader.vector("output_norm.weight", d)?;
         let mut blocks = Vec::with_capacity(hp.block_count);
         for i in 0..hp.block_count {
-            let n = |t: &str| format!("blk.{i}.{t}.weight");
-            for bias in ["attn_q", "attn_k", "attn_v"] {
-                if loader.has(&format!("blk.{i}.{bias}.bias")) {
-                    return Err(Error::BadTensor {
-                        name: format!("blk.{i}.{bias}.bias"),
-                        reason: "attention biases are not part of the llama architecture".into(),
-                    });
-                }
-            }
-            if loader.has(&format!("blk.{i}.ffn_gate_exps.weight")) {
-                return Err(Error::UnsupportedArchitecture(
-                    "llama with mixture-of-experts layers".into(),
-                ));
-            }
+            let [attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down] =
+                block_spec(&hp, i);
             blocks.push(Block {
-                attn_norm: loader.vector(&n("attn_norm"), d)?,
-                attn_q: loader.matrix(&n("attn_q"), &[d, qw])?,
-                attn_k: loader.matrix(&n("attn_k"), &[d, kv])?,
-                attn_v: loader.matrix(&n("attn_v"), &[d, kv])?,
-                attn_output: loader.matrix(&n("attn_output"), &[qw, d])?,
-                ffn_norm: loader.vector(&n("ffn_norm"), d)?,
-                ffn_gate: loader.matrix(&n("ffn_gate"), &[d, ff])?,
-                ffn_up: loader.matrix(&n("ffn_up"), &[d, ff])?,
-                ffn_down: loader.matrix(&n("ffn_down"), &[ff, d])?,
+                attn_norm: loader.vector(&attn_norm.0, attn_norm.1[0])?,
+                attn_q: loader.matrix(&attn_q.0, &attn_q.1)?,
+                attn_k: loader.matrix(&attn_k.0, &attn_k.1)?,
+                attn_v: loader.matrix(&attn_v.0, &attn_v.1)?,
+                attn_output: loader.matrix(&attn_output.0, &attn_output.1)?,
+                ffn_norm: loader.vector(&ffn_norm.0, ffn_norm.1[0])?,
+                ffn_gate: loader.matrix(&ffn_gate.0, &ffn_gate.1)?,
+                ffn_up: loader.matrix(&ffn_up.0, &ffn_up.1)?,
+                ffn_down: loader.matrix(&ffn_down.0, &ffn_down.1)?,
                 cache: KvCache::new(hp.head_count_kv, context, hp.head_dim),
             });
         }

@@ -59,6 +59,17 @@ pub fn dims(gguf: &Gguf) -> Result<Dims> {
     }
 }
 
+/// Checks that every tensor the architecture needs is present, shaped and typed as it needs,
+/// without reading tensor data.
+pub(crate) fn check_tensors(gguf: &Gguf, options: &omp_protocol::LoadOptions) -> Result<()> {
+    let mut ignore = |_, _| {};
+    let loader = Loader::new(gguf, &[], options.convert, &mut ignore);
+    match gguf.str("general.architecture")? {
+        "llama" => llama::Llama::check(gguf, &loader),
+        other => Err(Error::UnsupportedArchitecture(other.into())),
+    }
+}
+
 impl Network {
     pub(crate) fn load(gguf: &Gguf, loader: &mut Loader<'_>, context: usize) -> Result<Self> {
         match gguf.str("general.architecture")? {

@@ -1,0 +1,4 @@
+//! The page entry point: all the logic is in the library.
+fn main() {
+    omp_app::run();
+}

@@ -1,0 +1,3 @@
+//! Hooks, one per file.
+
+pub mod use_worker;

@@ -1,0 +1,169 @@
+// The playground in headless Chromium: the bundled model loads and answers, matches the
+// native engine token for token, stops promptly, never blocks the page, loads from the cache
+// on the next visit, survives bad files, and reproduces a shared link.
+import {execFileSync} from "node:child_process";
+import {readFileSync} from "node:fs";
+import {
+    BASE, withBrowser, collectErrors, waitForStatus, waitForAnswer, ask, setParam, assert, assertEq,
+} from "./harness.mjs";
+
+const MODEL = process.env.OMP_MODEL;
+const OMP = process.env.OMP_BIN ?? "target/release/omp";
+const GREEDY_PROMPT = "What is an open model?";
+
+/** What `omp generate` produces natively for the same request (the browser converts slow
+ * weight types at load by default, so the native run does too). */
+function nativeGreedy(prompt, maxTokens, convert = true) {
+    const args = ["generate", MODEL, "--chat", "--prompt", prompt, "--temperature", "0", "--max-tokens", String(maxTokens), "--json"];
+    if (convert) args.push("--convert");
+    return JSON.parse(execFileSync(OMP, args, {encoding: "utf8"})).ids;
+}
+
+/** Records the longest main-thread task and the longest gap between animation frames. */
+const PROBE = () => {
+    window.__omp_longest = 0;
+    window.__omp_gap = 0;
+    new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) window.__omp_longest = Math.max(window.__omp_longest, e.duration);
+    }).observe({type: "longtask", buffered: false});
+    let last = 0;
+    const tick = (t) => {
+        if (last && window.__omp_measure) window.__omp_gap = Math.max(window.__omp_gap, t - last);
+        last = t;
+        requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+};
+
+export const tests = [
+    ["the bundled model loads and answers", () => withBrowser(async (ctx) => {
+        const page = await ctx.newPage();
+        const errors = collectErrors(page);
+        await page.goto(BASE);
+        await waitForStatus(page, "ready");
+        const summary = await page.getByTestId("model-summary").textContent();
+        assert(summary.includes("SmolLM2") || summary.includes("Smollm2"), `model summary: ${summary}`);
+        await ask(page, "Hello! Who are you?");
+        const {text, ids} = await waitForAnswer(page);
+        assert(ids.length > 0 && text.trim().length > 0, `an answer: ${JSON.stringify(text)}`);
+        const stats = await page.getByTestId("stats").textContent();
+        assert(/Decode\s*[\d.]+ tokens\/s/.test(stats), `stats show decode speed: ${stats}`);
+        assert(errors.length === 0, `no page errors: ${errors.join("\n")}`);
+    })],
+
+    ["greedy output in the browser equals omp generate natively", () => withBrowser(async (ctx) => {
+        const page = await ctx.newPage();
+        const q = new URLSearchParams({prompt: GREEDY_PROMPT, temperature: "0", max_tokens: "32", autorun: "1"});
+        await page.goto(`${BASE}?${q}`);
+        const browser = (await waitForAnswer(page)).ids;
+        const native = nativeGreedy(GREEDY_PROMPT, 32);
+        assertEq(browser, native, "token ids, browser vs native (convert on)");
+        assert(browser.length > 0, "tokens were generated");
+    })],
+
+    ["greedy output matches natively without load-time conversion too", () => withBrowser(async (ctx) => {
+        const page = await ctx.newPage();
+        const q = new URLSearchParams({prompt: GREEDY_PROMPT, temperature: "0", max_tokens: "32", autorun: "1", convert: "0"});
+        await page.goto(`${BASE}?${q}`);
+        const browser = (await waitForAnswer(page)).ids;
+        assertEq(browser, nativeGreedy(GREEDY_PROMPT, 32, false), "token ids, browser vs native (convert off)");
+    })],
+
+    ["Stop halts generation within 300 ms and the next prompt works", () => withBrowser(async (ctx) => {
+        const page = await ctx.newPage();
+        await page.goto(BASE);
+        await waitForStatus(page, "ready");
+        await setParam(page, "max_tokens", 1000);
+        await ask(page, "Write a very long story about a lighthouse keeper.");
+        await page.waitForFunction(() => (document.querySelector('[data-testid="output"]')?.dataset.tokenIds ?? "").split(",").length >= 5, null, {timeout: 120_000});
+        const elapsed = await page.evaluate(() => new Promise((resolve) => {
+            const t0 = performance.now();
+            document.querySelector('[data-testid="stop"]').click();
+            const check = () => {
+                if (document.querySelector('[data-testid="status"]').textContent !== "generating") resolve(performance.now() - t0);
+                else requestAnimationFrame(check);
+            };
+            check();
+        }));
+        assert(elapsed <= 300, `stopped after ${elapsed.toFixed(0)} ms`);
+        const stopped = (await page.getByTestId("stats").textContent());
+        assert(stopped.includes("stopped"), `stats say stopped: ${stopped}`);
+        await setParam(page, "max_tokens", 8);
+        await ask(page, "Say hi.");
+        const {ids} = await waitForAnswer(page);
+        assert(ids.length > 0 && ids.length <= 8, `the next prompt works (${ids.length} tokens)`);
+    })],
+
+    ["the main thread is never blocked for more than 100 ms", () => withBrowser(async (ctx) => {
+        const page = await ctx.newPage();
+        await page.addInitScript(PROBE);
+        await page.goto(BASE);
+        // Measure from the moment the app is up: model download, build and generation.
+        await page.waitForSelector('[data-testid="status"]');
+        await page.evaluate(() => { window.__omp_longest = 0; window.__omp_gap = 0; window.__omp_measure = true; });
+        await waitForStatus(page, "ready");
+        await setParam(page, "max_tokens", 48);
+        await ask(page, "Tell me about open models.");
+        await waitForAnswer(page);
+        const {longest, gap} = await page.evaluate(() => ({longest: window.__omp_longest, gap: window.__omp_gap}));
+        console.log(`      longest main-thread task ${longest.toFixed(0)} ms, longest frame gap ${gap.toFixed(0)} ms`);
+        assert(longest <= 100, `a main-thread task took ${longest.toFixed(0)} ms`);
+    })],
+
+    ["a reload takes the model from the cache, with no request for it", () => withBrowser(async (ctx) => {
+        const page = await ctx.newPage();
+        await page.goto(BASE);
+        await waitForStatus(page, "ready");
+        const modelRequests = [];
+        page.on("request", (r) => { if (r.url().includes("/models/")) modelRequests.push(r.url()); });
+        await page.reload();
+        await waitForStatus(page, "ready");
+        const summary = await page.getByTestId("model-summary").textContent();
+        assert(summary.includes("from the browser cache"), `loaded from cache: ${summary}`);
+        assertEq(modelRequests, [], "model requests after reload");
+        const cache = await page.getByTestId("cache").textContent();
+        assert(cache.includes("SmolLM2-135M-Instruct.Q4_1.gguf"), `cache panel lists the model: ${cache}`);
+    })],
+
+    ["a truncated or non-GGUF file shows an error and the bundled model still works", () => withBrowser(async (ctx) => {
+        const page = await ctx.newPage();
+        await page.goto(BASE);
+        await waitForStatus(page, "ready");
+        const bytes = readFileSync(MODEL);
+        for (const [name, buffer, needle] of [
+            ["truncated.gguf", bytes.subarray(0, 3_000_000), "truncated"],
+            ["page.gguf", Buffer.from("<!doctype html><html><body>not a model</body></html>"), "not a GGUF"],
+        ]) {
+            await page.getByTestId("file-input").setInputFiles({name, mimeType: "application/octet-stream", buffer});
+            await page.waitForFunction((n) => document.querySelector('[data-testid="error"]')?.textContent.includes(n), needle, {timeout: 60_000});
+            // The model loaded before is still there.
+            await waitForStatus(page, "ready", 60_000);
+        }
+        await setParam(page, "max_tokens", 8);
+        await ask(page, "Hi!");
+        const {ids} = await waitForAnswer(page);
+        assert(ids.length > 0, "the bundled model answers after the bad files");
+        const summary = await page.getByTestId("model-summary").textContent();
+        assert(summary.includes("135M"), `still the bundled model: ${summary}`);
+    })],
+
+    ["a copied link reproduces the same greedy output", () => withBrowser(async (ctx) => {
+        const page = await ctx.newPage();
+        await page.goto(BASE);
+        await waitForStatus(page, "ready");
+        await setParam(page, "temperature", 0);
+        await setParam(page, "max_tokens", 24);
+        await page.locator("details.system > summary").click();
+        await page.getByTestId("system").fill("You answer in one sentence.");
+        await ask(page, "Why do people share open models?");
+        const first = (await waitForAnswer(page)).ids;
+        await page.getByTestId("prompt").fill("Why do people share open models?");
+        await page.getByTestId("copy-link").click();
+        const link = await page.getByTestId("link").inputValue();
+        assert(link.includes("autorun=1") && link.includes("temperature=0") && link.includes("system="), `link: ${link}`);
+        const again = await ctx.newPage();
+        await again.goto(link);
+        const second = (await waitForAnswer(again)).ids;
+        assertEq(second, first, "the link reproduces the answer");
+    })],
+];

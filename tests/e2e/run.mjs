@@ -1,0 +1,5 @@
+// Runs every browser test file against OMP_BASE_URL (started by `cargo xtask test`).
+import {run} from "./harness.mjs";
+import {tests as playground} from "./playground.mjs";
+
+await run([...playground]);
