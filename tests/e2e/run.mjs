@@ -1,5 +1,6 @@
 // Runs every browser test file against OMP_BASE_URL (started by `cargo xtask test`).
 import {run} from "./harness.mjs";
 import {tests as playground} from "./playground.mjs";
+import {tests as lesson} from "./lesson.mjs";
 
-await run([...playground]);
+await run([...playground, ...lesson]);

@@ -109,10 +109,15 @@ fn serve(root: &std::path::Path, args: &[String]) -> Result<()> {
 
 /// Runs `tests/e2e` in headless Chromium against the built app on a free port.
 fn browser_tests(root: &std::path::Path) -> Result<()> {
-    let (port, listener) = server::bind(0)?;
-    let s = site(root);
-    std::thread::spawn(move || server::serve(listener, s));
-    let base = format!("http://127.0.0.1:{port}/");
+    let base = start(site(root))?;
+    // A course page that embeds the app, and a page on a third origin (different ports are
+    // different origins), for the embed and postMessage tests.
+    let pages = || server::Site {
+        mounts: vec![("/".into(), root.join("tests/e2e/host"))],
+        headers: vec![],
+    };
+    let host = start(pages())?;
+    let third = start(pages())?;
     let model = models::bundled_path(root)?;
     util::run("cargo", &["build", "--release", "-p", "omp-cli"])?;
     util::run_in(
@@ -121,10 +126,19 @@ fn browser_tests(root: &std::path::Path) -> Result<()> {
         Some(root),
         &[
             ("OMP_BASE_URL", &base),
+            ("OMP_HOST_URL", &host),
+            ("OMP_THIRD_URL", &third),
             ("OMP_MODEL", util::s(&model)),
             ("OMP_BIN", "target/release/omp"),
         ],
     )
+}
+
+/// Serves `site` on a free port in a background thread; returns its base URL.
+fn start(site: server::Site) -> Result<String> {
+    let (port, listener) = server::bind(0)?;
+    std::thread::spawn(move || server::serve(listener, site));
+    Ok(format!("http://127.0.0.1:{port}/"))
 }
 
 /// Regenerates `crates/engine/tests/data/llamacpp-*.json` with node-llama-cpp.

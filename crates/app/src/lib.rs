@@ -4,17 +4,24 @@
 #![deny(missing_docs)]
 
 pub mod components;
+pub mod embed;
 pub mod hooks;
+pub mod i18n;
 pub mod state;
 pub mod url;
 pub mod worker;
 
 use omp_lessons::catalogue;
-use omp_protocol::{ConvertMode, LoadOptions, ModelSource, SourceKind, WorkerRequest};
+use omp_lessons::lesson::Lang;
+use omp_protocol::{ConvertMode, LoadOptions, ModelSource, SamplingParams, SourceKind, WorkerRequest};
 use yew::prelude::*;
 
+use crate::components::header::Header;
+use crate::components::lesson::LessonView;
 use crate::components::playground::Playground;
+use crate::hooks::use_embed_api::use_embed_api;
 use crate::hooks::use_worker::use_worker;
+use crate::i18n::Texts;
 use crate::state::{Action, AppState, LoadState};
 use crate::worker::WorkerHandle;
 
@@ -27,9 +34,19 @@ pub struct Ctx {
     pub worker: WorkerHandle,
     /// Parameters the page was opened with.
     pub link: std::rc::Rc<url::LinkConfig>,
+    /// Interface and lesson language.
+    pub lang: Lang,
+    /// Changes the language.
+    pub set_lang: Callback<Lang>,
+    /// Whether the page is embedded (`?embed=1`): playground only.
+    pub embed: bool,
 }
 
 impl Ctx {
+    /// The interface's words in the current language.
+    pub fn t(&self) -> &'static Texts {
+        i18n::texts(self.lang)
+    }
     /// Asks the worker to load `source` with the current conversion setting.
     pub fn load(&self, source: ModelSource) {
         let options = LoadOptions {
@@ -44,22 +61,43 @@ impl Ctx {
         self.worker.send(&WorkerRequest::Load { source, options });
     }
 
-    /// Sends a prompt (the conversation so far plus `text`).
-    pub fn send(&self, text: &str) {
+    /// Sends a prompt (the conversation so far plus `text`) with the current settings;
+    /// returns its request id, or `None` when nothing can be sent now.
+    pub fn send(&self, text: &str) -> Option<omp_protocol::RequestId> {
+        self.send_with(text, self.state.params.clone(), History::Keep)
+    }
+
+    /// Sends a prompt with the given settings (which also become the page's settings), after
+    /// the conversation so far or, with [`History::Fresh`], as the first message of a new one.
+    pub fn send_with(
+        &self,
+        text: &str,
+        params: SamplingParams,
+        history: History,
+    ) -> Option<omp_protocol::RequestId> {
         let s = &self.state;
         if !s.can_send() || text.trim().is_empty() {
-            return;
+            return None;
         }
         let id = s.next_id;
+        let messages = match history {
+            History::Keep => s.messages_for(text),
+            History::Fresh => s.fresh_messages_for(text),
+        };
         self.worker.send(&WorkerRequest::Generate {
             id,
-            messages: s.messages_for(text),
-            params: s.params.clone(),
+            messages,
+            params: params.clone(),
         });
+        if history == History::Fresh {
+            s.dispatch(Action::Clear);
+        }
+        s.dispatch(Action::SetParams(params));
         s.dispatch(Action::Send {
             id,
             text: text.to_string(),
         });
+        Some(id)
     }
 
     /// Stops the running generation.
@@ -74,6 +112,16 @@ impl Ctx {
     pub fn refresh_cache(&self) {
         self.worker.send(&WorkerRequest::ListCache);
     }
+}
+
+/// Whether a prompt continues the conversation or starts a new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum History {
+    /// After the turns so far (the chat box).
+    Keep,
+    /// Alone after the system prompt, the chat cleared first: an experiment that must give
+    /// the same answer every time it runs (Try-it blocks, the embed API).
+    Fresh,
 }
 
 /// The source for a `?model=` value: a catalogue id, or a URL of a GGUF file.
@@ -98,9 +146,49 @@ pub fn catalogue_source(e: &catalogue::ModelEntry) -> ModelSource {
     ModelSource {
         url: e.load_url(),
         label: e.name.clone(),
-        sha256: Some(e.sha256.clone()),
-        bytes: Some(e.bytes),
+        sha256: e.sha256.clone(),
+        // Only an exact size is a promise the download is checked against.
+        bytes: e.bytes_exact.then_some(e.bytes),
         kind: SourceKind::Catalogue,
+    }
+}
+
+/// The language to start in: `?lang=`, else the browser's, else English.
+fn initial_lang() -> Lang {
+    let from_url = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok())
+        .and_then(|q| q.get("lang"))
+        .and_then(|l| Lang::parse(&l));
+    from_url
+        .or_else(|| {
+            web_sys::window()
+                .and_then(|w| w.navigator().language())
+                .and_then(|l| Lang::parse(&l))
+        })
+        .unwrap_or(Lang::En)
+}
+
+/// Keeps `lang=` in the address bar without reloading.
+fn remember_lang(lang: Lang) {
+    let Some(w) = web_sys::window() else { return };
+    let loc = w.location();
+    let Ok(search) = loc.search() else { return };
+    let Ok(q) = web_sys::UrlSearchParams::new_with_str(&search) else {
+        return;
+    };
+    q.set("lang", lang.code());
+    let url = format!(
+        "{}?{}{}",
+        loc.pathname().unwrap_or_default(),
+        String::from(q.to_string()),
+        loc.hash().unwrap_or_default()
+    );
+    if let Ok(h) = w.history() {
+        let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+    }
+    if let Some(doc) = w.document().and_then(|d| d.document_element()) {
+        let _ = doc.set_attribute("lang", lang.code());
     }
 }
 
@@ -108,6 +196,7 @@ pub fn catalogue_source(e: &catalogue::ModelEntry) -> ModelSource {
 #[function_component(App)]
 pub fn app() -> Html {
     let link = use_memo((), |_| url::read());
+    let lang = use_state(initial_lang);
     let state = {
         let link = link.clone();
         use_reducer(move || {
@@ -119,11 +208,26 @@ pub fn app() -> Html {
         })
     };
     let worker = use_worker(&state);
+    let set_lang = {
+        let lang = lang.clone();
+        Callback::from(move |l: Lang| {
+            remember_lang(l);
+            lang.set(l);
+        })
+    };
+    {
+        let l = *lang;
+        use_effect_with(l, move |l| remember_lang(*l));
+    }
     let ctx = Ctx {
         state: state.clone(),
         worker,
         link: link.clone(),
+        lang: *lang,
+        set_lang,
+        embed: link.embed,
     };
+    use_embed_api(&ctx);
 
     // Load a model as soon as the worker is up: the one the link names, else the bundled one;
     // after a crash and restart, the one that was loaded.
@@ -178,16 +282,19 @@ pub fn app() -> Html {
         });
     }
 
+    let embed = ctx.embed;
     html! {
         <ContextProvider<Ctx> context={ctx}>
-            <div class="page">
-                <header class="top">
-                    <h1>{ "Open Model Playground" }</h1>
-                    <p class="tagline">{ "Small open language models, running in this tab. Nothing is installed; no prompt leaves your machine." }</p>
-                </header>
-                <main>
-                    <Playground />
-                </main>
+            <div class={classes!("page", embed.then_some("embedded"))}>
+                if embed {
+                    <main><Playground /></main>
+                } else {
+                    <Header />
+                    <main class="layout">
+                        <LessonView />
+                        <Playground />
+                    </main>
+                }
             </div>
         </ContextProvider<Ctx>>
     }

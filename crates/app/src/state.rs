@@ -114,6 +114,8 @@ pub struct AppState {
     pub wasm_bytes: u64,
     /// Generations started (for autorun: only once).
     pub generations: u32,
+    /// Whether the model catalogue is open.
+    pub catalogue_open: bool,
 }
 
 impl AppState {
@@ -145,6 +147,7 @@ impl AppState {
             storage: (None, None),
             wasm_bytes: 0,
             generations: 0,
+            catalogue_open: false,
         }
     }
 
@@ -158,6 +161,16 @@ impl AppState {
             if !t.text.is_empty() || t.role == "user" {
                 m.push(ChatMessage::new(&t.role, &t.text));
             }
+        }
+        m.push(ChatMessage::new("user", user));
+        m
+    }
+
+    /// The messages for `user` as the first turn of a new conversation.
+    pub fn fresh_messages_for(&self, user: &str) -> Vec<ChatMessage> {
+        let mut m = Vec::new();
+        if !self.system.trim().is_empty() {
+            m.push(ChatMessage::new("system", self.system.trim()));
         }
         m.push(ChatMessage::new("user", user));
         m
@@ -227,6 +240,8 @@ pub enum Action {
     Dismiss(u32),
     /// Show a problem found on the page itself.
     Problem(ErrorKind, String),
+    /// Open or close the model catalogue.
+    OpenCatalogue(bool),
 }
 
 impl Reducible for AppState {
@@ -294,6 +309,7 @@ impl Reducible for AppState {
             Action::SetConvert(c) => s.convert = c,
             Action::Dismiss(id) => s.notices.retain(|n| n.id != id),
             Action::Problem(kind, msg) => s.notice(kind, msg),
+            Action::OpenCatalogue(open) => s.catalogue_open = open,
         }
         Rc::new(s)
     }

@@ -19,6 +19,10 @@ pub struct LinkConfig {
     pub autorun: bool,
     /// Load-time conversion (default on).
     pub convert: Option<bool>,
+    /// Embedded in another page (`embed=1`): playground only.
+    pub embed: bool,
+    /// The only origin whose `postMessage` requests are answered (`parent_origin=`).
+    pub parent_origin: Option<String>,
 }
 
 fn search() -> Option<UrlSearchParams> {
@@ -78,6 +82,8 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> LinkConfig {
         params: p,
         autorun: flag("autorun").unwrap_or(false),
         convert: flag("convert"),
+        embed: flag("embed").unwrap_or(false),
+        parent_origin: get("parent_origin").filter(|o| o.starts_with("http://") || o.starts_with("https://")),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::state::Action;
 #[function_component(Chat)]
 pub fn chat() -> Html {
     let ctx = use_ctx();
+    let t = ctx.t();
     let input = use_node_ref();
     let s = &ctx.state;
 
@@ -58,7 +59,14 @@ pub fn chat() -> Html {
     };
     let on_clear = {
         let ctx = ctx.clone();
-        Callback::from(move |_: MouseEvent| ctx.state.dispatch(Action::Clear))
+        let input = input.clone();
+        Callback::from(move |_: MouseEvent| {
+            ctx.state.dispatch(Action::Clear);
+            // Clear disables itself; keep keyboard focus somewhere useful, not on <body>.
+            if let Some(el) = input.cast::<HtmlTextAreaElement>() {
+                let _ = el.focus();
+            }
+        })
     };
     let on_system = {
         let ctx = ctx.clone();
@@ -69,17 +77,17 @@ pub fn chat() -> Html {
         })
     };
 
-    let last_assistant = s.turns.iter().rposition(|t| t.role == "assistant");
-    let turns = s.turns.iter().enumerate().map(|(i, t)| {
+    let last_assistant = s.turns.iter().rposition(|turn| turn.role == "assistant");
+    let turns = s.turns.iter().enumerate().map(|(i, turn)| {
         let latest = Some(i) == last_assistant;
-        let ids = t.token_ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let ids = turn.token_ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
         html! {
-            <li class={classes!("turn", t.role.clone(), (!t.done).then_some("streaming"))}>
-                <span class="role">{ if t.role == "user" { "You" } else { "Model" } }</span>
+            <li class={classes!("turn", turn.role.clone(), (!turn.done).then_some("streaming"))}>
+                <span class="role">{ if turn.role == "user" { t.you } else { t.the_model } }</span>
                 if latest {
-                    <div class="text" data-testid="output" data-token-ids={ids} data-done={t.done.to_string()}>{ &t.text }</div>
+                    <div class="text" data-testid="output" data-token-ids={ids} data-done={turn.done.to_string()}>{ &turn.text }</div>
                 } else {
-                    <div class="text">{ &t.text }</div>
+                    <div class="text">{ &turn.text }</div>
                 }
             </li>
         }
@@ -88,28 +96,28 @@ pub fn chat() -> Html {
     html! {
         <div class="panel chat">
             <details class="system">
-                <summary>{ "System prompt" }</summary>
-                <label for="system-prompt" class="visually-hidden">{ "System prompt" }</label>
+                <summary>{ t.system_prompt }</summary>
+                <label for="system-prompt" class="visually-hidden">{ t.system_prompt }</label>
                 <textarea id="system-prompt" rows="2" value={s.system.clone()} oninput={on_system}
-                    placeholder="Empty: the model's own default" data-testid="system" />
+                    placeholder={t.system_placeholder} data-testid="system" />
             </details>
-            <ol class="transcript" aria-live="polite" aria-label="Conversation">
+            <ol class="transcript" aria-live="polite" aria-label={t.the_model}>
                 { for turns }
             </ol>
             if let Some(p) = &s.prompt_text {
                 <details class="prompt-view">
-                    <summary>{ format!("What the model saw ({} tokens after the chat template)", s.prompt_tokens.unwrap_or(0)) }</summary>
+                    <summary>{ format!("{} ({} {})", t.model_saw, s.prompt_tokens.unwrap_or(0), t.tokens_after_template) }</summary>
                     <pre>{ p }</pre>
                 </details>
             }
             <div class="compose">
-                <label for="prompt" class="visually-hidden">{ "Your message" }</label>
+                <label for="prompt" class="visually-hidden">{ t.your_message }</label>
                 <textarea id="prompt" ref={input} rows="3" onkeydown={on_key} data-testid="prompt"
-                    placeholder="Ask the model something. Enter sends, Shift+Enter adds a line." />
+                    placeholder={t.prompt_placeholder} />
                 <div class="buttons">
-                    <button class="primary" onclick={on_send} disabled={!s.can_send()} data-testid="send">{ "Send" }</button>
-                    <button onclick={on_stop} disabled={s.running.is_none() || s.stopping} data-testid="stop">{ "Stop" }</button>
-                    <button onclick={on_clear} disabled={s.running.is_some() || s.turns.is_empty()} data-testid="clear">{ "Clear" }</button>
+                    <button class="primary" onclick={on_send} disabled={!s.can_send()} data-testid="send">{ t.send }</button>
+                    <button onclick={on_stop} disabled={s.running.is_none() || s.stopping} data-testid="stop">{ t.stop }</button>
+                    <button onclick={on_clear} disabled={s.running.is_some() || s.turns.is_empty()} data-testid="clear">{ t.clear }</button>
                 </div>
             </div>
         </div>

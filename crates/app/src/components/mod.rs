@@ -1,7 +1,10 @@
 //! The page's components.
 
 pub mod cache_panel;
+pub mod catalogue;
 pub mod chat;
+pub mod header;
+pub mod lesson;
 pub mod load_bar;
 pub mod model_picker;
 pub mod notices;

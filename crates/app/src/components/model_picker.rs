@@ -26,6 +26,7 @@ fn local_source(file: &File) -> Option<ModelSource> {
 #[function_component(ModelPicker)]
 pub fn model_picker() -> Html {
     let ctx = use_ctx();
+    let t = ctx.t();
     let url_ref = use_node_ref();
     let dragging = use_state(|| false);
     let models = catalogue::manifest_models();
@@ -55,7 +56,7 @@ pub fn model_picker() -> Html {
                 Some(src) => ctx.load(src),
                 None => ctx.state.dispatch(Action::Problem(
                     omp_protocol::ErrorKind::BadRequest,
-                    "Enter the full address of a .gguf file, starting with https://".into(),
+                    ctx.t().url_hint.into(),
                 )),
             }
         })
@@ -119,9 +120,10 @@ pub fn model_picker() -> Html {
         html! {
             <p class="model-summary" data-testid="model-summary">
                 <strong>{ &m.name }</strong>
-                { format!(" · {} · {:.0}M parameters · {} · {}", m.architecture, m.parameters as f64 / 1e6, m.quantization, fmt_bytes(m.file_bytes)) }
-                { if m.convert != "none" { format!(" · {} matrices converted to {}", m.converted_tensors, m.convert.to_uppercase()) } else { String::new() } }
-                { format!(" · loaded in {:.1} s{}", ctx.state.load_ms / 1000.0, if ctx.state.from_cache { " from the browser cache" } else { "" }) }
+                { format!(" · {} · {:.0}M {} · {} · {}", m.architecture, m.parameters as f64 / 1e6, t.parameters, m.quantization, fmt_bytes(m.file_bytes)) }
+                { if m.convert != "none" { format!(" · {} {} {}", m.converted_tensors, t.converted_to, m.convert.to_uppercase()) } else { String::new() } }
+                { format!(" · {} {:.1} s", t.loaded_in, ctx.state.load_ms / 1000.0) }
+                if ctx.state.from_cache { <span data-testid="from-cache">{ format!(" · {}", t.from_cache) }</span> }
             </p>
         }
     });
@@ -130,7 +132,7 @@ pub fn model_picker() -> Html {
         <div class={classes!("panel", "model-picker", dragging.then_some("dragging"))}
              ondragover={on_drag_over} ondragleave={on_drag_leave} ondrop={on_drop}>
             <div class="row">
-                <label for="model-select">{ "Model" }</label>
+                <label for="model-select">{ t.model }</label>
                 <select id="model-select" onchange={on_select} disabled={busy} data-testid="model-select">
                     { for models.iter().map(|m| html! {
                         <option value={m.id.clone()} selected={current_id.as_deref() == Some(m.id.as_str())}>
@@ -143,18 +145,18 @@ pub fn model_picker() -> Html {
                 </select>
             </div>
             <form class="row" onsubmit={load_url}>
-                <label for="model-url">{ "GGUF URL" }</label>
+                <label for="model-url">{ t.gguf_url }</label>
                 <input id="model-url" ref={url_ref} type="url" placeholder="https://huggingface.co/…/resolve/…/model.gguf" disabled={busy} />
-                <button type="submit" disabled={busy}>{ "Load" }</button>
+                <button type="submit" disabled={busy}>{ t.load }</button>
             </form>
             <div class="row">
-                <label for="model-file">{ "Local file" }</label>
+                <label for="model-file">{ t.local_file }</label>
                 <input id="model-file" type="file" accept=".gguf" onchange={on_file} disabled={busy} data-testid="file-input" />
-                <span class="hint">{ "or drop a .gguf file here; it is read in your browser, never uploaded" }</span>
+                <span class="hint">{ t.drop_hint }</span>
             </div>
             <div class="row">
                 <input id="convert" type="checkbox" checked={ctx.state.convert} onchange={on_convert} disabled={busy} />
-                <label for="convert">{ "Convert Q4_1/Q5 weights to Q8_0 when loading (faster, more memory; applies to the next load)" }</label>
+                <label for="convert">{ t.convert }</label>
             </div>
             { for summary }
         </div>

@@ -3,6 +3,7 @@
 use yew::prelude::*;
 
 use super::cache_panel::CachePanel;
+use super::catalogue::CataloguePanel;
 use super::chat::Chat;
 use super::load_bar::LoadBar;
 use super::model_picker::ModelPicker;
@@ -16,26 +17,34 @@ use super::use_ctx;
 #[function_component(Playground)]
 pub fn playground() -> Html {
     let ctx = use_ctx();
+    let t = ctx.t();
     let status = ctx.state.status_word();
+    let embed = ctx.embed;
     html! {
-        <section class="playground" aria-label="Playground">
+        <section class="playground" aria-label={t.playground} lang={ctx.lang.code()}>
             <div class="status-line">
+                if embed {
+                    <span class="embed-title">{ t.title }</span>
+                }
                 <span class={classes!("status", format!("status-{}", status.replace(' ', "-")))} data-testid="status" role="status">{ status }</span>
             </div>
             <ModelPicker />
             <LoadBar />
             <Notices />
             <Chat />
-            <details class="panel" open=true>
-                <summary>{ "Sampling" }</summary>
+            <details class="panel" open={!embed}>
+                <summary>{ t.sampling }</summary>
                 <Settings />
             </details>
             <Stats />
-            <Share />
-            <details class="panel">
-                <summary>{ "Browser cache" }</summary>
-                <CachePanel />
-            </details>
+            if !embed {
+                <CataloguePanel />
+                <Share />
+                <details class="panel">
+                    <summary>{ t.cache_title }</summary>
+                    <CachePanel />
+                </details>
+            }
         </section>
     }
 }

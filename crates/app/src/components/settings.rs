@@ -10,8 +10,6 @@ use crate::state::Action;
 #[derive(Clone, Copy)]
 struct Field {
     id: &'static str,
-    label: &'static str,
-    help: &'static str,
     min: f64,
     max: f64,
     step: f64,
@@ -22,8 +20,6 @@ struct Field {
 const FIELDS: &[Field] = &[
     Field {
         id: "temperature",
-        label: "Temperature",
-        help: "0 always picks the most likely token; higher values take more chances.",
         min: 0.0,
         max: 2.0,
         step: 0.05,
@@ -32,8 +28,6 @@ const FIELDS: &[Field] = &[
     },
     Field {
         id: "top_k",
-        label: "Top-k",
-        help: "Choose among this many most likely tokens (0: all).",
         min: 0.0,
         max: 200.0,
         step: 1.0,
@@ -42,8 +36,6 @@ const FIELDS: &[Field] = &[
     },
     Field {
         id: "top_p",
-        label: "Top-p",
-        help: "Keep the most likely tokens until their probabilities add up to this (1: off).",
         min: 0.0,
         max: 1.0,
         step: 0.01,
@@ -52,8 +44,6 @@ const FIELDS: &[Field] = &[
     },
     Field {
         id: "min_p",
-        label: "Min-p",
-        help: "Drop tokens less likely than this fraction of the best one (0: off).",
         min: 0.0,
         max: 1.0,
         step: 0.01,
@@ -62,8 +52,6 @@ const FIELDS: &[Field] = &[
     },
     Field {
         id: "repeat_penalty",
-        label: "Repeat penalty",
-        help: "Make recently used tokens less likely (1: off).",
         min: 0.5,
         max: 2.0,
         step: 0.05,
@@ -72,8 +60,6 @@ const FIELDS: &[Field] = &[
     },
     Field {
         id: "max_tokens",
-        label: "Max new tokens",
-        help: "Stop after this many tokens.",
         min: 1.0,
         max: 2048.0,
         step: 1.0,
@@ -82,8 +68,6 @@ const FIELDS: &[Field] = &[
     },
     Field {
         id: "seed",
-        label: "Seed",
-        help: "The same seed and settings give the same answer.",
         min: 0.0,
         max: 4_294_967_295.0,
         step: 1.0,
@@ -96,6 +80,7 @@ const FIELDS: &[Field] = &[
 #[function_component(Settings)]
 pub fn settings() -> Html {
     let ctx = use_ctx();
+    let t = ctx.t();
     let params = ctx.state.params.clone();
     let rows = FIELDS.iter().map(|f| {
         let onchange = {
@@ -113,12 +98,13 @@ pub fn settings() -> Html {
         };
         let value = (f.get)(&params);
         let help_id = format!("{}-help", f.id);
+        let (label, help) = t.setting(f.id);
         html! {
             <div class="setting">
-                <label for={f.id}>{ f.label }</label>
+                <label for={f.id}>{ label }</label>
                 <input id={f.id} type="number" min={f.min.to_string()} max={f.max.to_string()} step={f.step.to_string()}
                     value={value} onchange={onchange} aria-describedby={help_id.clone()} data-testid={format!("param-{}", f.id)} />
-                <span class="hint" id={help_id}>{ f.help }</span>
+                <span class="hint" id={help_id}>{ help }</span>
             </div>
         }
     });
@@ -133,7 +119,7 @@ pub fn settings() -> Html {
     html! {
         <div class="settings">
             { for rows }
-            <div class="setting"><button onclick={new_seed}>{ "New random seed" }</button></div>
+            <div class="setting"><button onclick={new_seed}>{ t.new_seed }</button></div>
         </div>
     }
 }

@@ -14,6 +14,8 @@ pub fn use_worker(state: &UseReducerHandle<AppState>) -> WorkerHandle {
     let dispatcher = state.dispatcher();
     let handle = use_memo((), move |_| {
         WorkerHandle::spawn(WORKER_URL, move |incoming| {
+            // An embedding page hears about readiness and its own generations.
+            crate::embed::forward(&incoming);
             dispatcher.dispatch(Action::Worker(incoming))
         })
     });

@@ -1,0 +1,43 @@
+//! The catalogue's claims agree with the engine: the same memory budget, the same list of
+//! architectures it can run, and an estimate close to the engine's own for the bundled model.
+
+use omp_lessons::catalogue::{default_model, manifest_models, BROWSER_BUDGET_BYTES};
+use omp_protocol::{ConvertMode, LoadOptions};
+
+#[test]
+fn same_budget_and_architectures() {
+    assert_eq!(BROWSER_BUDGET_BYTES, omp_engine::WASM32_MODEL_BUDGET_BYTES);
+    for m in manifest_models() {
+        let supported = omp_engine::arch::SUPPORTED.contains(&m.architecture.as_str());
+        assert_eq!(m.runnable, supported, "{}: runnable flag vs the engine", m.id);
+    }
+}
+
+#[test]
+fn estimate_is_close_to_the_engines_for_the_bundled_model() {
+    let d = default_model().unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../public/models")
+        .join(&d.file);
+    let bytes =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask models`", path.display()));
+    assert_eq!(bytes.len() as u64, d.bytes);
+    for (convert, mode) in [(false, ConvertMode::None), (true, ConvertMode::Q8_0)] {
+        let gguf = omp_engine::gguf::Gguf::parse(&bytes).unwrap();
+        let info = omp_engine::inspect(
+            &gguf,
+            &LoadOptions {
+                context_length: 2048,
+                convert: mode,
+            },
+        )
+        .unwrap();
+        let engine = (info.memory.total_bytes + info.file_bytes) as f64;
+        let ours = d.estimate_bytes(convert) as f64;
+        let ratio = ours / engine;
+        assert!(
+            (0.8..1.25).contains(&ratio),
+            "convert={convert}: catalogue {ours} vs engine {engine}"
+        );
+    }
+}
