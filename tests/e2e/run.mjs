@@ -2,5 +2,6 @@
 import {run} from "./harness.mjs";
 import {tests as playground} from "./playground.mjs";
 import {tests as lesson} from "./lesson.mjs";
+import {tests as faults} from "./faults.mjs";
 
-await run([...playground, ...lesson]);
+await run([...playground, ...lesson, ...faults]);

@@ -6,7 +6,9 @@
 //! - `cargo xtask reference`: regenerate the llama.cpp reference records
 //! - `cargo xtask bench-native [FILES]`: `omp bench` next to llama.cpp on the same files
 
+mod faults;
 mod models;
+mod security;
 mod server;
 mod setup;
 mod util;
@@ -76,17 +78,19 @@ fn build(root: &std::path::Path) -> Result<()> {
         &["build", "--release"],
         Some(root),
         &[("PATH", &path)],
-    )
+    )?;
+    security::externalize_inline_scripts(&root.join("dist"))
 }
 
-/// The site as the server presents it.
-fn site(root: &std::path::Path) -> server::Site {
+/// The site as the server presents it, with the security headers of `policy`.
+fn site(root: &std::path::Path, policy: &security::Policy) -> server::Site {
     server::Site {
         mounts: vec![
             ("/models/".into(), root.join("public/models")),
             ("/".into(), root.join("dist")),
         ],
-        headers: vec![],
+        headers: policy.headers(),
+        faults: None,
     }
 }
 
@@ -101,23 +105,44 @@ fn serve(root: &std::path::Path, args: &[String]) -> Result<()> {
     if !args.iter().any(|a| a == "--no-build") {
         build(root)?;
     }
+    // `--faults` adds the browser tests' fault-injecting routes (for running them by hand).
+    let faults = args
+        .iter()
+        .any(|a| a == "--faults")
+        .then(|| root.join("public/models"));
     let (port, listener) = server::bind(port)?;
     println!("Open Model Playground: http://127.0.0.1:{port}/  (Ctrl-C stops)");
-    server::serve(listener, site(root));
+    let policy = security::Policy::from_args(args)?;
+    server::serve(
+        listener,
+        server::Site {
+            faults,
+            ..site(root, &policy)
+        },
+    );
     Ok(())
 }
 
 /// Runs `tests/e2e` in headless Chromium against the built app on a free port.
 fn browser_tests(root: &std::path::Path) -> Result<()> {
-    let base = start(site(root))?;
     // A course page that embeds the app, and a page on a third origin (different ports are
     // different origins), for the embed and postMessage tests.
     let pages = || server::Site {
         mounts: vec![("/".into(), root.join("tests/e2e/host"))],
         headers: vec![],
+        faults: None,
     };
     let host = start(pages())?;
     let third = start(pages())?;
+    // The app as deployed, allowing the course page (only) to embed it.
+    let policy = security::Policy {
+        frame_ancestors: format!("'self' {}", host.trim_end_matches('/')),
+        ..Default::default()
+    };
+    let base = start(server::Site {
+        faults: Some(root.join("public/models")),
+        ..site(root, &policy)
+    })?;
     let model = models::bundled_path(root)?;
     util::run("cargo", &["build", "--release", "-p", "omp-cli"])?;
     util::run_in(

@@ -16,6 +16,9 @@ pub struct Site {
     pub mounts: Vec<(String, PathBuf)>,
     /// Extra response headers (CSP, isolation).
     pub headers: Vec<(String, String)>,
+    /// Tests only: serve `/faults/<kind>/<file>` from this directory with the fault injected
+    /// (see [`crate::faults`]).
+    pub faults: Option<PathBuf>,
 }
 
 /// Binds `127.0.0.1:port` (0: any free port) and returns the port and a function that serves
@@ -38,7 +41,7 @@ pub fn serve(listener: TcpListener, site: Site) {
     }
 }
 
-fn content_type(p: &Path) -> &'static str {
+pub fn content_type(p: &Path) -> &'static str {
     match p.extension().and_then(|e| e.to_str()).unwrap_or("") {
         "html" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",
@@ -93,7 +96,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// `bytes=a-b`, `bytes=a-` or `bytes=-n` against a file of `len` bytes.
-fn parse_range(v: &str, len: u64) -> Option<(u64, u64)> {
+pub fn parse_range(v: &str, len: u64) -> Option<(u64, u64)> {
     let spec = v.strip_prefix("bytes=")?;
     if spec.contains(',') {
         return None;
@@ -114,12 +117,23 @@ fn parse_range(v: &str, len: u64) -> Option<(u64, u64)> {
     (start <= end && end < len).then_some((start, end))
 }
 
-fn handle(stream: TcpStream, site: &Site) -> std::io::Result<()> {
+/// One parsed request: what the handlers need of it.
+pub struct Req {
+    /// `GET`, `HEAD`, ...
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    /// The `Range` header, if any.
+    pub range: Option<String>,
+}
+
+fn read_request(stream: &TcpStream) -> std::io::Result<Req> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("/").to_string();
     let mut range = None;
     loop {
         let mut h = String::new();
@@ -132,30 +146,52 @@ fn handle(stream: TcpStream, site: &Site) -> std::io::Result<()> {
             }
         }
     }
+    Ok(Req {
+        method,
+        target,
+        range,
+    })
+}
+
+fn handle(stream: TcpStream, site: &Site) -> std::io::Result<()> {
+    let req = read_request(&stream)?;
     let mut out = stream;
     let extra: String = site
         .headers
         .iter()
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
-    if method != "GET" && method != "HEAD" {
+    if req.method != "GET" && req.method != "HEAD" {
         return write!(
             out,
             "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n{extra}\r\n"
         );
     }
-    let Some(file) = resolve(site, target) else {
-        let body = "not found";
-        return write!(
-            out,
-            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
-            body.len()
-        );
+    if let (Some(dir), Some(rest)) = (&site.faults, req.target.strip_prefix("/faults/")) {
+        return crate::faults::respond(&mut out, &req, rest, dir, &extra);
+    }
+    let Some(file) = resolve(site, &req.target) else {
+        return not_found(&mut out, &extra);
     };
-    let mut f = std::fs::File::open(&file)?;
+    send_file(&mut out, &req, &file, &extra)
+}
+
+/// A plain-text 404.
+pub fn not_found(out: &mut TcpStream, extra: &str) -> std::io::Result<()> {
+    let body = "not found";
+    write!(
+        out,
+        "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
+        body.len()
+    )
+}
+
+/// Sends `file` (or the part `req.range` asks for).
+pub fn send_file(out: &mut TcpStream, req: &Req, file: &Path, extra: &str) -> std::io::Result<()> {
+    let mut f = std::fs::File::open(file)?;
     let len = f.metadata()?.len();
-    let ct = content_type(&file);
-    let (status, start, end) = match range.as_deref() {
+    let ct = content_type(file);
+    let (status, start, end) = match req.range.as_deref() {
         Some(r) if len > 0 => match parse_range(r, len) {
             Some((s, e)) => ("206 Partial Content", s, e),
             None => {
@@ -176,9 +212,14 @@ fn handle(stream: TcpStream, site: &Site) -> std::io::Result<()> {
     }
     head.push_str("\r\n");
     out.write_all(head.as_bytes())?;
-    if method == "HEAD" || n == 0 {
+    if req.method == "HEAD" || n == 0 {
         return Ok(());
     }
+    copy_range(out, &mut f, start, n)
+}
+
+/// Copies `n` bytes of `f` from `start` to `out`.
+pub fn copy_range(out: &mut TcpStream, f: &mut std::fs::File, start: u64, n: u64) -> std::io::Result<()> {
     f.seek(SeekFrom::Start(start))?;
     let mut left = n;
     let mut buf = vec![0u8; 256 << 10];
@@ -213,6 +254,7 @@ mod tests {
         let site = Site {
             mounts: vec![("/".into(), PathBuf::from("."))],
             headers: vec![],
+            faults: None,
         };
         assert_eq!(resolve(&site, "/../etc/passwd"), None);
         assert_eq!(resolve(&site, "/%2e%2e/etc/passwd"), None);

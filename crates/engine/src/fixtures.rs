@@ -168,8 +168,12 @@ pub fn encode_tensor(values: &[f32], dims: &[u64], ty: GgmlType) -> Vec<u8> {
     }
 }
 
-/// A tiny llama model as a writer, so tests can alter it before serialising.
-pub fn tiny_llama(cfg: &TinyConfig) -> GgufWriter {
+/// One tensor of a llama model: name, dims (ggml order), storage type, and the scale of its
+/// random values (`None`: a norm weight near 1).
+type TensorSpec = (String, Vec<u64>, GgmlType, Option<f32>);
+
+/// Metadata and the tensor list of a llama model with `cfg`'s shape.
+fn llama_layout(cfg: &TinyConfig) -> (GgufWriter, Vec<TensorSpec>) {
     let mut w = GgufWriter::new();
     w.str("general.architecture", "llama");
     w.str("general.name", "tiny-test-llama");
@@ -184,51 +188,64 @@ pub fn tiny_llama(cfg: &TinyConfig) -> GgufWriter {
     w.f32("llama.rope.freq_base", 10000.0);
     w.f32("llama.attention.layer_norm_rms_epsilon", 1e-5);
 
-    let mut rng = Rng::new(cfg.seed);
-    let mut random =
-        |n: u64, scale: f32| -> Vec<f32> { (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * scale).collect() };
     let ty = GgmlType::from_name(cfg.weight_type).expect("a known type name");
     let f32t = GgmlType::from_name("F32").expect("F32 exists");
     let q8 = GgmlType::from_name("Q8_0").expect("Q8_0 exists");
     let (d, ff) = (u64::from(cfg.embedding), u64::from(cfg.feed_forward));
     let hd = d / u64::from(cfg.heads);
     let kv = hd * u64::from(cfg.kv_heads);
-
-    let mut add = |w: &mut GgufWriter, name: String, dims: &[u64], ty: GgmlType, scale: f32| {
-        let n: u64 = dims.iter().product();
-        let values = if ty == f32t && dims.len() == 1 {
-            (0..n).map(|i| 1.0 + 0.01 * (i % 7) as f32).collect()
-        } else {
-            random(n, scale)
-        };
-        let data = encode_tensor(&values, dims, ty);
-        w.tensor(name, dims, ty, data);
-    };
+    let s = 1.0 / (d as f32).sqrt();
+    let mut t = Vec::new();
     // Small embeddings keep the logits of the tied output flat enough that sampling varies.
-    add(&mut w, "token_embd.weight".into(), &[d, n_vocab], q8, 0.1);
+    t.push(("token_embd.weight".to_string(), vec![d, n_vocab], q8, Some(0.1)));
     for i in 0..cfg.layers {
-        let s = 1.0 / (d as f32).sqrt();
-        add(&mut w, format!("blk.{i}.attn_norm.weight"), &[d], f32t, 0.0);
-        add(&mut w, format!("blk.{i}.attn_q.weight"), &[d, d], ty, s);
-        add(&mut w, format!("blk.{i}.attn_k.weight"), &[d, kv], ty, s);
-        add(&mut w, format!("blk.{i}.attn_v.weight"), &[d, kv], ty, s);
-        add(&mut w, format!("blk.{i}.attn_output.weight"), &[d, d], ty, s);
-        add(&mut w, format!("blk.{i}.ffn_norm.weight"), &[d], f32t, 0.0);
-        add(&mut w, format!("blk.{i}.ffn_gate.weight"), &[d, ff], ty, s);
-        add(&mut w, format!("blk.{i}.ffn_up.weight"), &[d, ff], ty, s);
-        add(
-            &mut w,
+        t.push((format!("blk.{i}.attn_norm.weight"), vec![d], f32t, None));
+        t.push((format!("blk.{i}.attn_q.weight"), vec![d, d], ty, Some(s)));
+        t.push((format!("blk.{i}.attn_k.weight"), vec![d, kv], ty, Some(s)));
+        t.push((format!("blk.{i}.attn_v.weight"), vec![d, kv], ty, Some(s)));
+        t.push((format!("blk.{i}.attn_output.weight"), vec![d, d], ty, Some(s)));
+        t.push((format!("blk.{i}.ffn_norm.weight"), vec![d], f32t, None));
+        t.push((format!("blk.{i}.ffn_gate.weight"), vec![d, ff], ty, Some(s)));
+        t.push((format!("blk.{i}.ffn_up.weight"), vec![d, ff], ty, Some(s)));
+        t.push((
             format!("blk.{i}.ffn_down.weight"),
-            &[ff, d],
+            vec![ff, d],
             ty,
-            1.0 / (ff as f32).sqrt(),
-        );
+            Some(1.0 / (ff as f32).sqrt()),
+        ));
     }
-    add(&mut w, "output_norm.weight".into(), &[d], f32t, 0.0);
+    t.push(("output_norm.weight".to_string(), vec![d], f32t, None));
     if !cfg.tied {
-        add(&mut w, "output.weight".into(), &[d, n_vocab], ty, 0.1);
+        t.push(("output.weight".to_string(), vec![d, n_vocab], ty, Some(0.1)));
+    }
+    (w, t)
+}
+
+/// A tiny llama model as a writer, so tests can alter it before serialising.
+pub fn tiny_llama(cfg: &TinyConfig) -> GgufWriter {
+    let (mut w, tensors) = llama_layout(cfg);
+    let mut rng = Rng::new(cfg.seed);
+    for (name, dims, ty, scale) in tensors {
+        let n: u64 = dims.iter().product();
+        let values: Vec<f32> = match scale {
+            None => (0..n).map(|i| 1.0 + 0.01 * (i % 7) as f32).collect(),
+            Some(scale) => (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * scale).collect(),
+        };
+        let data = encode_tensor(&values, &dims, ty);
+        w.tensor(name, &dims, ty, data);
     }
     w
+}
+
+/// A llama model of any size whose weights are all zero and never materialised: serve
+/// [`GgufWriter::header`] and zeros after it to test what happens with a model too large for a
+/// browser tab, without a multi-gigabyte file. `None` when a tensor's shape does not fit its type.
+pub fn virtual_llama(cfg: &TinyConfig) -> Option<GgufWriter> {
+    let (mut w, tensors) = llama_layout(cfg);
+    for (name, dims, ty, _) in tensors {
+        w.zero_tensor(name, &dims, ty)?;
+    }
+    Some(w)
 }
 
 /// The bytes of [`tiny_llama`] with the default configuration.

@@ -28,6 +28,8 @@ const PROGRESS_MS: f64 = 100.0;
 /// First request for the header; grown on demand up to [`MAX_HEADER`].
 const HEADER_PROBE: u64 = 1 << 20;
 const MAX_HEADER: u64 = 64 << 20;
+/// How many times a broken download continues with a Range request before giving up.
+const MAX_RESUMES: u32 = 5;
 
 /// Why getting the bytes stopped.
 pub enum Stop {
@@ -51,7 +53,9 @@ fn js_err(what: &str, e: &JsValue) -> Stop {
     net(format!("{what}: {}", js::describe(e)))
 }
 
-/// Bytes of a model and where they came from.
+/// Bytes of a model and where they came from. Downloaded bytes are not cached yet: the caller
+/// validates them first and then calls [`store`], so a file that is not a usable model is never
+/// kept.
 pub struct Fetched {
     pub bytes: Vec<u8>,
     pub from_cache: bool,
@@ -70,9 +74,6 @@ pub async fn get(source: &ModelSource, options: &LoadOptions, inbox: &Inbox) -> 
         check_before_download(source, options, inbox).await?;
     }
     let bytes = download(source, inbox).await?;
-    if cacheable {
-        store(source, &bytes).await;
-    }
     Ok(Fetched {
         bytes,
         from_cache: false,
@@ -113,8 +114,9 @@ async fn from_cache(source: &ModelSource, inbox: &Inbox) -> Result<Option<Vec<u8
         return Ok(None);
     }
     let total = stored_len.unwrap_or(0);
-    let bytes = read_body(&resp, Some(total), LoadPhase::ReadingCache, inbox).await?;
-    if bytes.len() as u64 != total {
+    let mut bytes = Vec::new();
+    let read = read_body(&resp, &mut bytes, Some(total), LoadPhase::ReadingCache, inbox).await?;
+    if read != Read::Complete || bytes.len() as u64 != total {
         // Never trust a short entry: drop it and download again.
         let _ = JsFuture::from(cache.delete_with_str(&source.url)).await;
         return Ok(None);
@@ -213,11 +215,17 @@ async fn range_prefix(url: &str, n: u64, inbox: &Inbox) -> Result<Option<Vec<u8>
     let req = Request::new_with_str_and_init(url, &init).map_err(|e| js_err("request", &e))?;
     let resp: Response = JsFuture::from(js::scope().fetch_with_request(&req))
         .await
-        .map_err(|e| offline_or(&e))?
+        .map_err(|e| offline_or(&e, url))?
         .dyn_into()
         .map_err(|e| js_err("fetch", &e))?;
     match resp.status() {
-        206 => Ok(Some(read_body(&resp, Some(n), LoadPhase::Checking, inbox).await?)),
+        206 => {
+            let mut prefix = Vec::new();
+            match read_body(&resp, &mut prefix, Some(n), LoadPhase::Checking, inbox).await? {
+                Read::Complete => Ok(Some(prefix)),
+                Read::Broken(why) => Err(net(format!("Reading the model's header failed: {why}"))),
+            }
+        }
         200 => {
             if let Some(body) = resp.body() {
                 let _ = JsFuture::from(body.cancel()).await;
@@ -228,10 +236,13 @@ async fn range_prefix(url: &str, n: u64, inbox: &Inbox) -> Result<Option<Vec<u8>
     }
 }
 
-fn offline_or(e: &JsValue) -> Stop {
+fn offline_or(e: &JsValue, url: &str) -> Stop {
     let online = js::scope().navigator().on_line();
     if online {
-        js_err("the request failed", e)
+        net(format!(
+            "The request for {url} failed ({}). The host may be unreachable, may not allow downloads from other sites (CORS), or may not be one of the model hosts this site's security policy allows.",
+            js::describe(e)
+        ))
     } else {
         net("The browser is offline, so the model cannot be downloaded. Models already in the cache still load.")
     }
@@ -248,13 +259,11 @@ fn http_error(status: u16, url: &str) -> Stop {
     net(format!("The model at {url} {what}."))
 }
 
-/// Downloads the whole file with progress; checks its length and checksum.
+/// Downloads the whole file with progress; checks its length and checksum. A transfer cut
+/// off midway continues with an HTTP Range request from the first missing byte when the
+/// server accepts ranges (up to [`MAX_RESUMES`] times); otherwise it fails and nothing is kept.
 async fn download(source: &ModelSource, inbox: &Inbox) -> Result<Vec<u8>, Stop> {
-    let resp: Response = JsFuture::from(js::scope().fetch_with_str(&source.url))
-        .await
-        .map_err(|e| offline_or(&e))?
-        .dyn_into()
-        .map_err(|e| js_err("fetch", &e))?;
+    let mut resp = get_response(&source.url, None).await?;
     if !resp.ok() {
         return Err(http_error(resp.status(), &source.url));
     }
@@ -270,21 +279,57 @@ async fn download(source: &ModelSource, inbox: &Inbox) -> Result<Vec<u8>, Stop> 
             )));
         }
     }
+    let resumable = header(&resp, "accept-ranges").is_some_and(|v| v.trim() == "bytes");
     let expected = source.bytes.or(declared);
     let phase = if source.kind == SourceKind::LocalFile {
         LoadPhase::ReadingCache
     } else {
         LoadPhase::Downloading
     };
-    let bytes = read_body(&resp, expected, phase, inbox).await?;
-    let got = bytes.len() as u64;
-    if let Some(want) = source.bytes.or(declared) {
-        if got != want {
-            return Err(net(format!(
-                "The download ended early: {got} of {want} bytes arrived. Nothing was kept; try again."
+    let mut bytes = Vec::new();
+    if let Some(t) = expected {
+        if bytes.try_reserve_exact(t as usize).is_err() {
+            return Err(Stop::Failed(WorkerError::new(
+                ErrorKind::TooLarge,
+                format!("There is not enough memory for a {} MiB file.", t >> 20),
             )));
         }
     }
+    let mut resumes = 0;
+    loop {
+        let read = read_body(&resp, &mut bytes, expected, phase, inbox).await?;
+        let got = bytes.len() as u64;
+        let short = expected.is_some_and(|want| got < want);
+        let why = match read {
+            Read::Complete if !short => break,
+            Read::Complete => "the connection closed early".to_string(),
+            Read::Broken(why) => why,
+        };
+        let Some(want) = expected.filter(|_| resumable && resumes < MAX_RESUMES && got > 0) else {
+            return Err(match expected {
+                Some(want) => net(format!(
+                    "The download ended early ({why}): {got} of {want} bytes arrived. Nothing was kept; try again."
+                )),
+                None => net(format!("The download failed ({why}). Nothing was kept; try again.")),
+            });
+        };
+        resumes += 1;
+        resp = get_response(&source.url, Some(got)).await?;
+        // Only a partial answer that starts exactly where we stopped can be appended.
+        let range_ok = resp.status() == 206
+            && header(&resp, "content-range")
+                .is_some_and(|v| v.trim().starts_with(&format!("bytes {got}-{}/", want - 1)));
+        if !range_ok {
+            if let Some(body) = resp.body() {
+                let _ = JsFuture::from(body.cancel()).await;
+            }
+            return Err(net(format!(
+                "The download broke off after {got} of {want} bytes ({why}) and the server would not resume it (HTTP {}). Nothing was kept; try again.",
+                resp.status()
+            )));
+        }
+    }
+    let got = bytes.len() as u64;
     if let Some(want) = &source.sha256 {
         post(&WorkerEvent::LoadProgress {
             phase: LoadPhase::Verifying,
@@ -302,6 +347,24 @@ async fn download(source: &ModelSource, inbox: &Inbox) -> Result<Vec<u8>, Stop> 
     Ok(bytes)
 }
 
+/// A GET for `url`, from byte `from` onwards when given.
+async fn get_response(url: &str, from: Option<u64>) -> Result<Response, Stop> {
+    let init = RequestInit::new();
+    if let Some(from) = from {
+        let headers = web_sys::Headers::new().map_err(|e| js_err("headers", &e))?;
+        headers
+            .set("Range", &format!("bytes={from}-"))
+            .map_err(|e| js_err("headers", &e))?;
+        init.set_headers(&headers);
+    }
+    let req = Request::new_with_str_and_init(url, &init).map_err(|e| js_err("request", &e))?;
+    JsFuture::from(js::scope().fetch_with_request(&req))
+        .await
+        .map_err(|e| offline_or(&e, url))?
+        .dyn_into()
+        .map_err(|e| js_err("fetch", &e))
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     let mut h = Sha256::new();
     for chunk in bytes.chunks(1 << 20) {
@@ -310,36 +373,31 @@ fn sha256_hex(bytes: &[u8]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Reads a response body into memory, reporting progress; gives up when a read stalls or a
-/// newer request supersedes this one.
+/// Reads a response body, appending to `buf` (which may hold the start of the file already)
+/// and reporting progress; gives up when a read stalls or a newer request supersedes this one.
+/// A connection that breaks midway is [`Read::Broken`], so the caller can resume.
 async fn read_body(
     resp: &Response,
+    buf: &mut Vec<u8>,
     total: Option<u64>,
     phase: LoadPhase,
     inbox: &Inbox,
-) -> Result<Vec<u8>, Stop> {
+) -> Result<Read, Stop> {
     let body = resp.body().ok_or_else(|| net("the response has no body"))?;
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut buf: Vec<u8> = Vec::new();
-    if let Some(t) = total {
-        if buf.try_reserve_exact(t as usize).is_err() {
-            return Err(Stop::Failed(WorkerError::new(
-                ErrorKind::TooLarge,
-                format!("There is not enough memory for a {} MiB file.", t >> 20),
-            )));
-        }
-    }
     let mut last_report = 0.0;
     loop {
         let read = reader.read();
         let race = js_sys::Promise::race(&Array::of2(&read, &js::timeout(STALL_MS)));
-        let result = JsFuture::from(race).await.map_err(|e| {
-            if js::scope().navigator().on_line() {
-                net(format!("The download failed: {}", js::describe(&e)))
-            } else {
-                net("The browser went offline during the download. Nothing was kept.")
+        let result = match JsFuture::from(race).await {
+            Ok(r) => r,
+            Err(_) if !js::scope().navigator().on_line() => {
+                return Err(net(
+                    "The browser went offline during the download. Nothing was kept.",
+                ))
             }
-        })?;
+            Err(e) => return Ok(Read::Broken(js::describe(&e))),
+        };
         if result.is_undefined() {
             let _ = JsFuture::from(reader.cancel()).await;
             return Err(net(format!(
@@ -355,7 +413,7 @@ async fn read_body(
         }
         let value = js_sys::Reflect::get(&result, &"value".into()).map_err(|e| js_err("read", &e))?;
         let chunk: Uint8Array = value.dyn_into().map_err(|e| js_err("read", &e))?;
-        js::append(&mut buf, &chunk);
+        js::append(buf, &chunk);
         if let Some(t) = total {
             if buf.len() as u64 > t && phase != LoadPhase::Checking {
                 let _ = JsFuture::from(reader.cancel()).await;
@@ -388,11 +446,20 @@ async fn read_body(
         done: buf.len() as u64,
         total,
     });
-    Ok(buf)
+    Ok(Read::Complete)
 }
 
-/// Puts a verified model into the cache. A full quota is reported, and the model is used anyway.
-async fn store(source: &ModelSource, bytes: &[u8]) {
+/// How a body read ended (stalls, cancellation and offline are [`Stop`]s).
+#[derive(Debug, PartialEq)]
+enum Read {
+    /// The stream ended normally.
+    Complete,
+    /// The connection broke; the text says how.
+    Broken(String),
+}
+
+/// Puts a verified model into the cache (call it only once the bytes have been validated). A full quota is reported, and the model is used anyway.
+pub async fn store(source: &ModelSource, bytes: &[u8]) {
     let Some(cache) = open_cache().await else { return };
     let result: Result<(), JsValue> = async {
         // SAFETY: the view is used immediately to build a Blob, which copies it, before any

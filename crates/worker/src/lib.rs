@@ -160,6 +160,10 @@ async fn load(
         });
         return keep(old);
     }
+    // Only a file that validates as a model goes into the cache.
+    if !fetched.from_cache && source.kind != omp_protocol::SourceKind::LocalFile {
+        fetch::store(source, &fetched.bytes).await;
+    }
     drop(old);
     post(&WorkerEvent::LoadProgress {
         phase: LoadPhase::Building,

@@ -392,3 +392,31 @@ fn byte_flips_never_panic() {
         let _ = Gguf::parse_prefix(&b, bytes.len() as u64);
     }
 }
+
+#[test]
+fn header_only_files_describe_models_larger_than_memory() {
+    use crate::fixtures::{virtual_llama, TinyConfig};
+    // Small enough to materialise: the zeros are written where the header says.
+    let small = virtual_llama(&TinyConfig::default()).unwrap();
+    let bytes = small.to_bytes();
+    assert_eq!(bytes.len() as u64, small.header().1);
+    assert_eq!(Gguf::parse(&bytes).unwrap().tensors.len(), 2 + 2 * 9);
+    // Llama-2-7B widths, 12 blocks: 2.4 GiB described by a header of a few kilobytes.
+    let big = virtual_llama(&TinyConfig {
+        embedding: 4096,
+        heads: 32,
+        kv_heads: 32,
+        feed_forward: 11008,
+        layers: 12,
+        ..Default::default()
+    })
+    .unwrap();
+    let (header, len) = big.header();
+    assert!(
+        len > 2 << 30 && header.len() < 64 << 10,
+        "{len} / {}",
+        header.len()
+    );
+    let g = Gguf::parse_prefix(&header, len).unwrap();
+    assert_eq!(g.tensors.len(), 2 + 12 * 9);
+}

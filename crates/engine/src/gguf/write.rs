@@ -6,7 +6,24 @@ use super::{Array, GgmlType, Value, DEFAULT_ALIGNMENT};
 #[derive(Debug, Default, Clone)]
 pub struct GgufWriter {
     metadata: Vec<(String, Value)>,
-    tensors: Vec<(String, Vec<u64>, GgmlType, Vec<u8>)>,
+    tensors: Vec<(String, Vec<u64>, GgmlType, Data)>,
+}
+
+/// A tensor's contents: real bytes, or a length of zeros that is never materialised (for
+/// header-only files that describe models far larger than memory).
+#[derive(Debug, Clone)]
+enum Data {
+    Bytes(Vec<u8>),
+    Zeros(u64),
+}
+
+impl Data {
+    fn len(&self) -> u64 {
+        match self {
+            Data::Bytes(b) => b.len() as u64,
+            Data::Zeros(n) => *n,
+        }
+    }
 }
 
 impl GgufWriter {
@@ -60,8 +77,20 @@ impl GgufWriter {
         ty: GgmlType,
         data: Vec<u8>,
     ) -> &mut Self {
-        self.tensors.push((name.into(), dims.to_vec(), ty, data));
+        self.tensors
+            .push((name.into(), dims.to_vec(), ty, Data::Bytes(data)));
         self
+    }
+
+    /// Adds an all-zero tensor whose bytes exist only in [`GgufWriter::header`]'s arithmetic:
+    /// lets tests describe a multi-gigabyte model without allocating it. `None` when the shape
+    /// is not whole blocks of `ty` or its size overflows.
+    pub fn zero_tensor(&mut self, name: impl Into<String>, dims: &[u64], ty: GgmlType) -> Option<&mut Self> {
+        let elements = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d))?;
+        let n = ty.bytes_for(elements)?;
+        self.tensors
+            .push((name.into(), dims.to_vec(), ty, Data::Zeros(n)));
+        Some(self)
     }
 
     /// Adds an f32 tensor from values.
@@ -82,12 +111,11 @@ impl GgufWriter {
         &self.metadata
     }
 
-    /// Serialises the file.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let alignment = match self.metadata.iter().find(|(k, _)| k == "general.alignment") {
-            Some((_, Value::U32(a))) if a.is_power_of_two() => u64::from(*a),
-            _ => DEFAULT_ALIGNMENT,
-        };
+    /// The header (metadata, tensor table and padding up to the data) and the whole file's
+    /// length; the bytes after the header are the tensors' data, in order, each padded to the
+    /// alignment.
+    pub fn header(&self) -> (Vec<u8>, u64) {
+        let alignment = self.alignment();
         let mut out = Vec::new();
         out.extend_from_slice(b"GGUF");
         out.extend_from_slice(&3u32.to_le_bytes());
@@ -107,14 +135,32 @@ impl GgufWriter {
             }
             out.extend_from_slice(&ty.id.to_le_bytes());
             out.extend_from_slice(&offset.to_le_bytes());
-            offset = (offset + data.len() as u64).next_multiple_of(alignment);
+            offset = (offset + data.len()).next_multiple_of(alignment);
         }
         pad(&mut out, alignment);
+        let total = out.len() as u64 + offset;
+        (out, total)
+    }
+
+    /// Serialises the file.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let alignment = self.alignment();
+        let (mut out, _) = self.header();
         for (_, _, _, data) in &self.tensors {
-            out.extend_from_slice(data);
+            match data {
+                Data::Bytes(b) => out.extend_from_slice(b),
+                Data::Zeros(n) => out.resize(out.len() + *n as usize, 0),
+            }
             pad(&mut out, alignment);
         }
         out
+    }
+
+    fn alignment(&self) -> u64 {
+        match self.metadata.iter().find(|(k, _)| k == "general.alignment") {
+            Some((_, Value::U32(a))) if a.is_power_of_two() => u64::from(*a),
+            _ => DEFAULT_ALIGNMENT,
+        }
     }
 }
 
