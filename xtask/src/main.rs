@@ -7,6 +7,7 @@
 //! - `cargo xtask bench-native [FILES]`: `omp bench` next to llama.cpp on the same files
 
 mod faults;
+mod fuzz;
 mod models;
 mod security;
 mod server;
@@ -27,8 +28,9 @@ fn main() -> Result<()> {
         Some("build") => build(&root),
         Some("reference") => reference(&root),
         Some("bench-native") => bench_native(&root, &args[1..]),
+        Some("fuzz") => fuzz::run(&root, &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <serve|test|setup|models|reference|bench-native>");
+            eprintln!("usage: cargo xtask <serve|test|setup|models|reference|bench-native|fuzz>");
             bail!("unknown or missing command")
         }
     }
@@ -56,12 +58,15 @@ fn test(root: &std::path::Path) -> Result<()> {
             "omp-worker",
             "-p",
             "omp-app",
+            "-p",
+            "omp-lessons",
             "--",
             "-D",
             "warnings",
         ],
     )?;
     util::run("cargo", &["test", "--workspace"])?;
+    wasm_tests(root)?;
     build(root)?;
     browser_tests(root)?;
     println!("xtask: all tests passed");
@@ -121,6 +126,29 @@ fn serve(root: &std::path::Path, args: &[String]) -> Result<()> {
         },
     );
     Ok(())
+}
+
+/// The GGUF parser's malformed-file corpus again, as 32-bit wasm in headless Chromium
+/// (wasm-bindgen-test; browser flags in `crates/engine/webdriver.json`).
+fn wasm_tests(root: &std::path::Path) -> Result<()> {
+    let runner = setup::tools_bin(root).join("wasm-bindgen-test-runner");
+    util::run_in(
+        "cargo",
+        &[
+            "test",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "omp-engine",
+            "--lib",
+            "gguf::",
+        ],
+        Some(root),
+        &[
+            ("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", util::s(&runner)),
+            ("CHROMEDRIVER", "/usr/bin/chromedriver"),
+        ],
+    )
 }
 
 /// Runs `tests/e2e` in headless Chromium against the built app on a free port.

@@ -1,6 +1,12 @@
 //! GGUF reader tests: round trips through the writer, and malformed files built byte by byte.
+//! They run natively and as 32-bit wasm in headless Chromium, where `usize` is 32 bits and
+//! truncating size arithmetic would show.
 
 use super::*;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 /// Builds GGUF bytes field by field, so that any field can be made wrong.
 #[derive(Clone)]
