@@ -206,18 +206,7 @@ async fn head_size(url: &str) -> Option<u64> {
 /// The first `n` bytes by a Range request; `None` when the server answers with the whole file
 /// (its stream is cancelled after the first bytes).
 async fn range_prefix(url: &str, n: u64, inbox: &Inbox) -> Result<Option<Vec<u8>>, Stop> {
-    let init = RequestInit::new();
-    let headers = web_sys::Headers::new().map_err(|e| js_err("headers", &e))?;
-    headers
-        .set("Range", &format!("bytes=0-{}", n - 1))
-        .map_err(|e| js_err("headers", &e))?;
-    init.set_headers(&headers);
-    let req = Request::new_with_str_and_init(url, &init).map_err(|e| js_err("request", &e))?;
-    let resp: Response = JsFuture::from(js::scope().fetch_with_request(&req))
-        .await
-        .map_err(|e| offline_or(&e, url))?
-        .dyn_into()
-        .map_err(|e| js_err("fetch", &e))?;
+    let resp = get_response(url, Some(&format!("bytes=0-{}", n - 1))).await?;
     match resp.status() {
         206 => {
             let mut prefix = Vec::new();
@@ -314,7 +303,7 @@ async fn download(source: &ModelSource, inbox: &Inbox) -> Result<Vec<u8>, Stop> 
             });
         };
         resumes += 1;
-        resp = get_response(&source.url, Some(got)).await?;
+        resp = get_response(&source.url, Some(&format!("bytes={got}-"))).await?;
         // Only a partial answer that starts exactly where we stopped can be appended.
         let range_ok = resp.status() == 206
             && header(&resp, "content-range")
@@ -347,14 +336,12 @@ async fn download(source: &ModelSource, inbox: &Inbox) -> Result<Vec<u8>, Stop> 
     Ok(bytes)
 }
 
-/// A GET for `url`, from byte `from` onwards when given.
-async fn get_response(url: &str, from: Option<u64>) -> Result<Response, Stop> {
+/// A GET for `url`, with a `Range` header (e.g. `bytes=0-1023`, `bytes=5000-`) when given.
+async fn get_response(url: &str, range: Option<&str>) -> Result<Response, Stop> {
     let init = RequestInit::new();
-    if let Some(from) = from {
+    if let Some(range) = range {
         let headers = web_sys::Headers::new().map_err(|e| js_err("headers", &e))?;
-        headers
-            .set("Range", &format!("bytes={from}-"))
-            .map_err(|e| js_err("headers", &e))?;
+        headers.set("Range", range).map_err(|e| js_err("headers", &e))?;
         init.set_headers(&headers);
     }
     let req = Request::new_with_str_and_init(url, &init).map_err(|e| js_err("request", &e))?;
