@@ -69,6 +69,46 @@ export const tests = [
         assertEq(browser, nativeGreedy(GREEDY_PROMPT, 32, false), "token ids, browser vs native (convert off)");
     })],
 
+    ["both worker builds (simd128, and relaxed SIMD) answer with the native engine's tokens", () => withBrowser(async (ctx) => {
+        const page = await ctx.newPage();
+        await page.goto(BASE);
+        // Two more workers, one per build, forced with `worker-loader.js?build=`; each loads the
+        // bundled file without conversion and answers the same greedy chat prompt.
+        const runs = await page.evaluate(async (prompt) => {
+            const run = (build) => new Promise((resolve, reject) => {
+                const w = new Worker(`worker-loader.js?build=${build}`);
+                const out = {build, ids: []};
+                const send = (r) => w.postMessage(JSON.stringify(r));
+                w.onerror = (e) => reject(new Error(`${build}: ${e.message}`));
+                w.onmessage = (e) => {
+                    const ev = JSON.parse(e.data);
+                    if (ev.type === "ready") {
+                        out.relaxed = ev.relaxed_simd;
+                        send({type: "load", options: {context_length: 2048, convert: "none"}, source: {
+                            url: "models/SmolLM2-135M-Instruct.Q4_1.gguf", label: build, sha256: null, bytes: null, kind: "url"}});
+                    } else if (ev.type === "loaded") {
+                        send({type: "generate", id: 1, messages: [{role: "user", content: prompt}],
+                            params: {temperature: 0, top_k: 0, top_p: 1, min_p: 0, max_tokens: 24}});
+                    } else if (ev.type === "token") {
+                        out.ids.push(ev.token_id);
+                    } else if (ev.type === "finished") {
+                        w.terminate();
+                        resolve(out);
+                    } else if (ev.type === "failed") {
+                        reject(new Error(`${build}: ${ev.error.message}`));
+                    }
+                };
+            });
+            return [await run("plain"), await run("relaxed")];
+        }, GREEDY_PROMPT);
+        const [plain, relaxed] = runs;
+        assertEq([plain.relaxed, relaxed.relaxed], [false, true], "each build says which it is");
+        const native = nativeGreedy(GREEDY_PROMPT, 24, false);
+        assert(native.length > 0, "native tokens");
+        assertEq(plain.ids, native, "simd128 build vs native");
+        assertEq(relaxed.ids, native, "relaxed-SIMD build vs native");
+    })],
+
     ["Stop halts generation within 300 ms and the next prompt works", () => withBrowser(async (ctx) => {
         const page = await ctx.newPage();
         await page.goto(BASE);

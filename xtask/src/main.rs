@@ -5,7 +5,9 @@
 //! - `cargo xtask models`: fetch and verify the bundled models only
 //! - `cargo xtask reference`: regenerate the llama.cpp reference records
 //! - `cargo xtask bench-native [FILES]`: `omp bench` next to llama.cpp on the same files
+//! - `cargo xtask bench-browser`: omp against wllama in headless Chromium (see `bench.rs`)
 
+mod bench;
 mod faults;
 mod fuzz;
 mod models;
@@ -29,8 +31,11 @@ fn main() -> Result<()> {
         Some("reference") => reference(&root),
         Some("bench-native") => bench_native(&root, &args[1..]),
         Some("fuzz") => fuzz::run(&root, &args[1..]),
+        Some("bench-browser") => bench::browser(&root, &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <serve|test|setup|models|reference|bench-native|fuzz>");
+            eprintln!(
+                "usage: cargo xtask <serve|test|setup|models|reference|bench-native|bench-browser|fuzz>"
+            );
             bail!("unknown or missing command")
         }
     }
@@ -84,7 +89,56 @@ fn build(root: &std::path::Path) -> Result<()> {
         Some(root),
         &[("PATH", &path)],
     )?;
-    security::externalize_inline_scripts(&root.join("dist"))
+    security::externalize_inline_scripts(&root.join("dist"))?;
+    relaxed_worker(root)
+}
+
+/// The flags of every wasm build (`.cargo/config.toml`), plus relaxed SIMD.
+const RELAXED_RUSTFLAGS: &str =
+    "-C target-feature=+simd128,+relaxed-simd --cfg getrandom_backend=\"wasm_js\"";
+
+/// The second worker build, with relaxed SIMD, next to Trunk's plain one in `dist/`
+/// (`worker-relaxed.js` and `worker-relaxed_bg.wasm`; `worker-loader.js` picks one). Built with
+/// the same wasm-bindgen and wasm-opt as Trunk's, in its own target directory.
+fn relaxed_worker(root: &std::path::Path) -> Result<()> {
+    let target_dir = root.join("target/wasm-relaxed");
+    util::run_in(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "omp-worker",
+            "--bin",
+            "worker",
+            "--target-dir",
+            util::s(&target_dir),
+        ],
+        Some(root),
+        &[("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", RELAXED_RUSTFLAGS)],
+    )?;
+    let wasm = target_dir.join("wasm32-unknown-unknown/release/worker.wasm");
+    let dist = root.join("dist");
+    util::run(
+        util::s(&setup::tools_bin(root).join("wasm-bindgen")),
+        &[
+            "--target",
+            "no-modules",
+            "--no-typescript",
+            "--out-dir",
+            util::s(&dist),
+            "--out-name",
+            "worker-relaxed",
+            util::s(&wasm),
+        ],
+    )?;
+    let out = dist.join("worker-relaxed_bg.wasm");
+    util::run(
+        util::s(&root.join("tests/node_modules/.bin/wasm-opt")),
+        &["-O3", util::s(&out), "-o", util::s(&out)],
+    )
 }
 
 /// The site as the server presents it, with the security headers of `policy`.
@@ -128,27 +182,35 @@ fn serve(root: &std::path::Path, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The GGUF parser's malformed-file corpus again, as 32-bit wasm in headless Chromium
+/// The GGUF parser's malformed-file corpus and the kernel tests again, as 32-bit wasm in headless Chromium
 /// (wasm-bindgen-test; browser flags in `crates/engine/webdriver.json`).
 fn wasm_tests(root: &std::path::Path) -> Result<()> {
     let runner = setup::tools_bin(root).join("wasm-bindgen-test-runner");
-    util::run_in(
-        "cargo",
-        &[
+    let relaxed_dir = root.join("target/wasm-relaxed");
+    // The parser's corpus, the simd128 kernels against their scalar definition, and the
+    // relaxed-SIMD kernels (the second worker build's) against it too.
+    for (filter, relaxed) in [("gguf::", false), ("kernels::", false), ("kernels::", true)] {
+        // Debug builds: overflow checks and debug assertions on, as 32-bit wasm.
+        let mut args = vec![
             "test",
             "--target",
             "wasm32-unknown-unknown",
             "-p",
             "omp-engine",
             "--lib",
-            "gguf::",
-        ],
-        Some(root),
-        &[
+            filter,
+        ];
+        let mut env = vec![
             ("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", util::s(&runner)),
             ("CHROMEDRIVER", "/usr/bin/chromedriver"),
-        ],
-    )
+        ];
+        if relaxed {
+            args.extend(["--target-dir", util::s(&relaxed_dir)]);
+            env.push(("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", RELAXED_RUSTFLAGS));
+        }
+        util::run_in("cargo", &args, Some(root), &env)?;
+    }
+    Ok(())
 }
 
 /// Runs `tests/e2e` in headless Chromium against the built app on a free port.

@@ -69,6 +69,8 @@ pub struct AppState {
     pub worker_ready: bool,
     /// The wasm has SIMD.
     pub simd: bool,
+    /// Whether the worker is the relaxed-SIMD build.
+    pub relaxed_simd: bool,
     /// The last requested source.
     pub source: Option<ModelSource>,
     /// The source of the loaded model.
@@ -124,6 +126,7 @@ impl AppState {
         Self {
             worker_ready: false,
             simd: false,
+            relaxed_simd: false,
             source: None,
             loaded_source: None,
             load: LoadState::Idle,
@@ -318,9 +321,12 @@ impl Reducible for AppState {
 impl AppState {
     fn apply(&mut self, ev: WorkerEvent) {
         match ev {
-            WorkerEvent::Ready { simd, .. } => {
+            WorkerEvent::Ready {
+                simd, relaxed_simd, ..
+            } => {
                 self.worker_ready = true;
                 self.simd = simd;
+                self.relaxed_simd = relaxed_simd;
             }
             WorkerEvent::LoadProgress { phase, done, total } => {
                 let t = now();

@@ -65,7 +65,7 @@ pub(crate) fn load_options(load: &LoadArgs) -> Result<LoadOptions> {
 
 pub(crate) fn load_model(path: &str, load: &LoadArgs) -> Result<Model> {
     let bytes = read_model(path)?;
-    let model = Model::load(&bytes, &load_options(load)?).with_context(|| format!("cannot load {path}"))?;
+    let model = Model::load(bytes, &load_options(load)?).with_context(|| format!("cannot load {path}"))?;
     for w in model.tokenizer().warnings() {
         eprintln!("warning: {w}");
     }

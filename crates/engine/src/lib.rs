@@ -8,7 +8,7 @@
 //! use omp_engine::{Model, Step, clock::default_clock};
 //! use omp_protocol::{ChatMessage, LoadOptions, SamplingParams};
 //! let bytes = std::fs::read("model.gguf").unwrap();
-//! let mut model = Model::load(&bytes, &LoadOptions::default())?;
+//! let mut model = Model::load(bytes, &LoadOptions::default())?;
 //! let prompt = model.encode_chat(&[ChatMessage::new("user", "Hi!")])?;
 //! let mut gen = model.generate(&prompt, &SamplingParams::greedy(32), default_clock())?;
 //! loop {
@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod arch;
+mod bytes;
 pub mod chat;
 pub mod clock;
 mod error;
@@ -36,6 +37,7 @@ pub mod sampling;
 pub mod tokenizer;
 pub mod weights;
 
+pub use bytes::FileBytes;
 pub use error::{Error, Result};
 pub use generate::{Generator, Step, TokenStep};
 pub use model::{estimate_memory, inspect, Model, PREFILL_CHUNK};

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use omp_protocol::{ChatMessage, LoadOptions, MemoryEstimate, ModelInfo, TensorTypeCount, TokenScore};
 
 use crate::arch::{self, Dims, Network};
+use crate::bytes::FileBytes;
 use crate::chat::ChatTemplate;
 use crate::error::{Error, Result};
 use crate::gguf::{GgmlType, Gguf};
@@ -43,8 +44,9 @@ impl std::fmt::Debug for Model {
 }
 
 impl Model {
-    /// Loads a model from the bytes of a GGUF file.
-    pub fn load(bytes: &[u8], options: &LoadOptions) -> Result<Self> {
+    /// Loads a model from the bytes of a GGUF file. Pass a `Vec<u8>` to let the model keep the
+    /// file's bytes as its weights without a copy (a slice is copied once).
+    pub fn load(bytes: impl Into<FileBytes>, options: &LoadOptions) -> Result<Self> {
         Self::load_with_progress(bytes, options, &mut |_, _| {})
     }
 
@@ -71,11 +73,12 @@ impl Model {
 
     /// Loads a model, calling `progress(tensors_done, tensors_total)` as tensors are built.
     pub fn load_with_progress(
-        bytes: &[u8],
+        bytes: impl Into<FileBytes>,
         options: &LoadOptions,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Self> {
-        let gguf = Gguf::parse(bytes)?;
+        let file: FileBytes = bytes.into();
+        let gguf = Gguf::parse(file.as_slice())?;
         let mut info = inspect(&gguf, options)?;
         let dims = arch::dims(&gguf)?;
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
@@ -91,7 +94,7 @@ impl Model {
         }
         let template = build_template(&gguf, &tokenizer);
         let context = info.loaded_context as usize;
-        let mut loader = Loader::new(&gguf, bytes, options.convert, progress);
+        let mut loader = Loader::new(&gguf, file, options.convert, progress);
         let network = Network::load(&gguf, &mut loader, context)?;
         info.converted_tensors = loader.converted as u32;
         Ok(Self {
@@ -113,6 +116,12 @@ impl Model {
     /// Bytes of weights and key/value cache held in memory.
     pub fn resident_bytes(&self) -> usize {
         self.network.bytes()
+    }
+
+    /// Bytes of weight matrices the model copied (converted at load); matrices kept in their
+    /// stored type are read in place from the file's bytes, which the model holds.
+    pub fn copied_weight_bytes(&self) -> usize {
+        self.network.copied_weight_bytes()
     }
 
     /// Its tokenizer.

@@ -5,6 +5,7 @@ use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::Device;
 use omp_protocol::ConvertMode;
 
+use crate::bytes::FileBytes;
 use crate::error::{Error, Result};
 use crate::gguf::{GgmlType, Gguf, TensorInfo};
 use crate::kernels::{QMatrix, WeightType};
@@ -33,7 +34,8 @@ pub(crate) fn converted_type(ty: GgmlType, mode: ConvertMode) -> GgmlType {
 /// Reads tensors out of a file held in memory.
 pub(crate) struct Loader<'a> {
     gguf: &'a Gguf,
-    bytes: &'a [u8],
+    /// The file; matrices kept in their stored type point into it rather than copy it.
+    file: FileBytes,
     convert: ConvertMode,
     /// Tensors read so far, for progress reports.
     pub(crate) done: usize,
@@ -45,13 +47,13 @@ pub(crate) struct Loader<'a> {
 impl<'a> Loader<'a> {
     pub(crate) fn new(
         gguf: &'a Gguf,
-        bytes: &'a [u8],
+        file: FileBytes,
         convert: ConvertMode,
         progress: &'a mut dyn FnMut(usize, usize),
     ) -> Self {
         Self {
             gguf,
-            bytes,
+            file,
             convert,
             done: 0,
             converted: 0,
@@ -125,7 +127,8 @@ impl<'a> Loader<'a> {
     /// as stored when it has one, else converted (see [`converted_type`]).
     pub(crate) fn matrix(&mut self, name: &str, dims: &[u64]) -> Result<QMatrix> {
         let info = self.expect_dims(name, dims)?;
-        let data = self.gguf.tensor_data(self.bytes, info)?;
+        let file = self.file.as_slice();
+        let data = self.gguf.tensor_data(file, info)?;
         let (cols, rows) = (info.dims[0] as usize, info.dims[1] as usize);
         let target = converted_type(info.ty, self.convert);
         let m = if target == info.ty {
@@ -133,7 +136,9 @@ impl<'a> Loader<'a> {
                 name: name.into(),
                 ty: info.ty.name.into(),
             })?;
-            QMatrix::new(wt, rows, cols, data.to_vec())
+            // `data` is a subslice of `file`, so the difference of their starts is its offset.
+            let start = data.as_ptr() as usize - file.as_ptr() as usize;
+            QMatrix::in_file(wt, rows, cols, &self.file, start..start + data.len())
         } else {
             let t = qtensor_from_bytes(name, info.ty, &info.dims, data)?;
             let q = requantize(&t, target)?;
@@ -152,7 +157,7 @@ impl<'a> Loader<'a> {
     /// A small float vector (norm weights) as f32.
     pub(crate) fn vector(&mut self, name: &str, len: u64) -> Result<Vec<f32>> {
         let info = self.expect_dims(name, &[len])?;
-        let data = self.gguf.tensor_data(self.bytes, info)?;
+        let data = self.gguf.tensor_data(self.file.as_slice(), info)?;
         let v = qtensor_from_bytes(name, info.ty, &info.dims, data)?
             .dequantize(&Device::Cpu)?
             .to_vec1::<f32>()?;

@@ -8,7 +8,7 @@ use omp_protocol::{ChatMessage, ConvertMode, LoadOptions, SamplingParams, StopRe
 use std::sync::Arc;
 
 fn load(cfg: &TinyConfig, opts: &LoadOptions) -> Model {
-    Model::load(&tiny_llama(cfg).to_bytes(), opts).expect("tiny model loads")
+    Model::load(tiny_llama(cfg).to_bytes(), opts).expect("tiny model loads")
 }
 
 fn run(model: &mut Model, prompt: &[u32], params: &SamplingParams) -> (Vec<u32>, String, StopReason) {
@@ -147,6 +147,32 @@ fn load_time_conversion_changes_slow_types_only() {
     assert_eq!(q8.info().converted_tensors, 0);
 }
 
+/// Regression: every matrix used to be copied out of the file, so a load held the weights
+/// twice (and wasm memory, which never shrinks, kept the doubled peak).
+#[test]
+fn weights_are_read_in_place_unless_converted() {
+    let cfg = TinyConfig {
+        weight_type: "Q4_1",
+        ..TinyConfig::default()
+    };
+    let bytes = tiny_llama(&cfg).to_bytes();
+    let mut in_place = Model::load(bytes.clone(), &LoadOptions::default()).unwrap();
+    assert_eq!(in_place.copied_weight_bytes(), 0);
+    let mut copied = Model::load(bytes.as_slice(), &LoadOptions::default()).unwrap();
+    let p = prompt(&in_place);
+    assert_eq!(
+        run(&mut in_place, &p, &SamplingParams::greedy(6)).0,
+        run(&mut copied, &p, &SamplingParams::greedy(6)).0
+    );
+    let opts = LoadOptions {
+        convert: ConvertMode::Q8_0,
+        ..LoadOptions::default()
+    };
+    let conv = Model::load(bytes, &opts).unwrap();
+    assert!(conv.copied_weight_bytes() > 0);
+    assert!(conv.copied_weight_bytes() <= conv.resident_bytes());
+}
+
 #[test]
 fn every_weight_type_candle_supports_runs() {
     for ty in ["F32", "F16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"] {
@@ -168,7 +194,7 @@ fn load_err(edit: impl FnOnce(&mut omp_engine::gguf::GgufWriter)) -> Error {
         ..TinyConfig::default()
     });
     edit(&mut w);
-    Model::load(&w.to_bytes(), &LoadOptions::default()).unwrap_err()
+    Model::load(w.to_bytes(), &LoadOptions::default()).unwrap_err()
 }
 
 #[test]
@@ -241,7 +267,7 @@ fn model_level_problems_are_named() {
 fn broken_chat_template_leaves_the_model_usable() {
     let mut w = tiny_llama(&TinyConfig::default());
     w.str("tokenizer.chat_template", "{% for m in messages %}{{ m.content ");
-    let mut m = Model::load(&w.to_bytes(), &LoadOptions::default()).unwrap();
+    let mut m = Model::load(w.to_bytes(), &LoadOptions::default()).unwrap();
     let e = m.encode_chat(&[ChatMessage::new("user", "hi")]).unwrap_err();
     assert!(matches!(e, Error::Template(_)), "{e}");
     // Plain completion still works.

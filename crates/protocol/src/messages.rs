@@ -60,6 +60,9 @@ pub enum WorkerRequest {
     },
     /// Forget the loaded model.
     Unload,
+    /// Forget the keys and values cached from earlier prompts, so that the next generation
+    /// evaluates its whole prompt (benchmarks use it to measure prefill on every run).
+    ResetCache,
     /// List the models in the browser cache.
     ListCache,
     /// Delete one cached model.
@@ -104,6 +107,9 @@ pub enum WorkerEvent {
     Ready {
         /// Whether the wasm was built with 128-bit SIMD.
         simd: bool,
+        /// Whether it is the relaxed-SIMD build (chosen when the browser supports it).
+        #[serde(default)]
+        relaxed_simd: bool,
         /// Threads the engine uses.
         threads: u32,
     },

@@ -95,6 +95,7 @@ pub fn start() {
     wasm_bindgen_futures::spawn_local(run(inbox));
     post(&WorkerEvent::Ready {
         simd: cfg!(target_feature = "simd128"),
+        relaxed_simd: cfg!(target_feature = "relaxed-simd"),
         threads: 1,
     });
 }
@@ -115,6 +116,11 @@ async fn run(inbox: Inbox) {
             },
             WorkerRequest::Cancel { .. } => {}
             WorkerRequest::Unload => model = None,
+            WorkerRequest::ResetCache => {
+                if let Some(m) = model.as_mut() {
+                    m.reset();
+                }
+            }
             WorkerRequest::ListCache => post(&fetch::list_cache().await),
             WorkerRequest::DeleteCached { url } => {
                 fetch::delete_cached(&url).await;
@@ -173,7 +179,9 @@ async fn load(
     // Let the page paint the new phase before the (synchronous) build.
     js::yield_now().await;
     let mut last = 0.0;
-    let result = Model::load_with_progress(&fetched.bytes, options, &mut |done, total| {
+    let from_cache = fetched.from_cache;
+    // The model keeps the file's bytes as its weights (no copy), so they move into it.
+    let result = Model::load_with_progress(fetched.bytes, options, &mut |done, total| {
         let now = js::now_ms();
         if now - last > 50.0 || done == total {
             last = now;
@@ -184,8 +192,6 @@ async fn load(
             });
         }
     });
-    let from_cache = fetched.from_cache;
-    drop(fetched);
     match result {
         Ok(model) => {
             post(&WorkerEvent::Loaded {

@@ -154,10 +154,10 @@ pub fn model_picker() -> Html {
                 <input id="model-file" type="file" accept=".gguf" onchange={on_file} disabled={busy} data-testid="file-input" />
                 <span class="hint">{ t.drop_hint }</span>
             </div>
-            <div class="row">
+            <label class="check">
                 <input id="convert" type="checkbox" checked={ctx.state.convert} onchange={on_convert} disabled={busy} />
-                <label for="convert">{ t.convert }</label>
-            </div>
+                <span>{ t.convert }</span>
+            </label>
             { for summary }
         </div>
     }

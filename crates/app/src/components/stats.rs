@@ -48,7 +48,11 @@ pub fn stats() -> Html {
                 { for gen }
                 { for model }
                 { row(t.engine_memory, fmt_bytes(s.wasm_bytes)) }
-                { row("SIMD", if s.simd { t.on.to_string() } else { t.off.to_string() }) }
+                { row("SIMD", match (s.simd, s.relaxed_simd) {
+                    (true, true) => format!("{} (relaxed)", t.on),
+                    (true, false) => t.on.to_string(),
+                    _ => t.off.to_string(),
+                }) }
             </dl>
         </div>
     }

@@ -310,11 +310,10 @@ impl Llama {
         &self.hp
     }
 
-    /// Bytes of weights and caches held.
-    pub(crate) fn bytes(&self) -> usize {
-        let mut n = self.token_embd.bytes() + self.output.as_ref().map_or(0, QMatrix::bytes);
-        for b in &self.blocks {
-            n += [
+    /// Every weight matrix.
+    fn matrices(&self) -> impl Iterator<Item = &QMatrix> {
+        let blocks = self.blocks.iter().flat_map(|b| {
+            [
                 &b.attn_q,
                 &b.attn_k,
                 &b.attn_v,
@@ -323,13 +322,29 @@ impl Llama {
                 &b.ffn_up,
                 &b.ffn_down,
             ]
+        });
+        std::iter::once(&self.token_embd)
+            .chain(self.output.as_ref())
+            .chain(blocks)
+    }
+
+    /// Bytes of weights and caches held.
+    pub(crate) fn bytes(&self) -> usize {
+        let caches: usize = self
+            .blocks
             .iter()
-            .map(|m| m.bytes())
-            .sum::<usize>()
-                + b.cache.bytes()
-                + 8 * b.attn_norm.len();
-        }
-        n
+            .map(|b| b.cache.bytes() + 4 * (b.attn_norm.len() + b.ffn_norm.len()))
+            .sum();
+        self.matrices().map(QMatrix::bytes).sum::<usize>() + caches
+    }
+
+    /// Bytes of weight matrices copied out of the file (converted ones); the rest are read
+    /// in place.
+    pub(crate) fn copied_weight_bytes(&self) -> usize {
+        self.matrices()
+            .filter(|m| !m.borrows_file())
+            .map(QMatrix::bytes)
+            .sum()
     }
 
     /// Drops cached keys and values past `len` tokens.

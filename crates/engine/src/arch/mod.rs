@@ -5,6 +5,7 @@
 
 pub mod llama;
 
+use crate::bytes::FileBytes;
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
 use crate::weights::Loader;
@@ -63,7 +64,7 @@ pub fn dims(gguf: &Gguf) -> Result<Dims> {
 /// without reading tensor data.
 pub(crate) fn check_tensors(gguf: &Gguf, options: &omp_protocol::LoadOptions) -> Result<()> {
     let mut ignore = |_, _| {};
-    let loader = Loader::new(gguf, &[], options.convert, &mut ignore);
+    let loader = Loader::new(gguf, FileBytes::default(), options.convert, &mut ignore);
     match gguf.str("general.architecture")? {
         "llama" => llama::Llama::check(gguf, &loader),
         other => Err(Error::UnsupportedArchitecture(other.into())),
@@ -94,6 +95,13 @@ impl Network {
     pub(crate) fn bytes(&self) -> usize {
         match self {
             Network::Llama(m) => m.bytes(),
+        }
+    }
+
+    /// Bytes of weights copied out of the file rather than read in place.
+    pub(crate) fn copied_weight_bytes(&self) -> usize {
+        match self {
+            Network::Llama(m) => m.copied_weight_bytes(),
         }
     }
 

@@ -25,7 +25,7 @@ mod wasm;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-use half::f16;
+use crate::bytes::{Blocks, FileBytes};
 
 /// Elements per quantization block of every supported type.
 pub const BLOCK: usize = 32;
@@ -82,15 +82,46 @@ pub struct QMatrix {
     ty: WeightType,
     rows: usize,
     cols: usize,
-    data: Vec<u8>,
+    data: Blocks,
 }
 
 impl QMatrix {
     /// Wraps ggml block bytes. `cols` must be a multiple of 32 and `data` exactly
     /// `rows * cols / 32` blocks.
     pub fn new(ty: WeightType, rows: usize, cols: usize, data: Vec<u8>) -> Option<Self> {
+        Self::from_blocks(ty, rows, cols, Blocks::Owned(data))
+    }
+
+    /// Points into a model file without copying: `range` of `file` holds the blocks.
+    pub fn in_file(
+        ty: WeightType,
+        rows: usize,
+        cols: usize,
+        file: &FileBytes,
+        range: std::ops::Range<usize>,
+    ) -> Option<Self> {
+        file.as_slice().get(range.clone())?;
+        Self::from_blocks(ty, rows, cols, Blocks::Shared(file.clone(), range))
+    }
+
+    fn from_blocks(ty: WeightType, rows: usize, cols: usize, data: Blocks) -> Option<Self> {
         let expected = rows.checked_mul(cols / BLOCK)?.checked_mul(ty.block_bytes())?;
-        (cols.is_multiple_of(BLOCK) && data.len() == expected).then_some(Self { ty, rows, cols, data })
+        (cols.is_multiple_of(BLOCK) && data.as_slice().len() == expected).then_some(Self {
+            ty,
+            rows,
+            cols,
+            data,
+        })
+    }
+
+    /// Whether the blocks are the model file's own bytes rather than a copy.
+    pub fn borrows_file(&self) -> bool {
+        self.data.is_shared()
+    }
+
+    /// The raw blocks, row after row.
+    pub fn data(&self) -> &[u8] {
+        self.data.as_slice()
     }
 
     /// Weight type.
@@ -110,13 +141,13 @@ impl QMatrix {
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        self.data.len()
+        self.data.as_slice().len()
     }
 
     /// The raw blocks of row `r`.
     pub fn row(&self, r: usize) -> &[u8] {
         let n = self.cols / BLOCK * self.ty.block_bytes();
-        &self.data[r * n..(r + 1) * n]
+        &self.data.as_slice()[r * n..(r + 1) * n]
     }
 
     /// Dequantizes row `r` into `out` (`cols` values), e.g. an embedding lookup.
@@ -135,11 +166,23 @@ impl QMatrix {
         let kernel = rows_kernel(self.ty);
         let row_bytes = self.cols / BLOCK * self.ty.block_bytes();
         let tile = TILE_ROWS.min(self.rows);
+        let data = self.data.as_slice();
         let run_tile = |t: usize, out_tile: &mut [f32]| {
             let r0 = t * tile;
             let r1 = (r0 + tile).min(self.rows);
-            let w = &self.data[r0 * row_bytes..r1 * row_bytes];
-            for i in 0..m {
+            let w = &data[r0 * row_bytes..r1 * row_bytes];
+            #[allow(unused_mut)]
+            let mut first = 0;
+            #[cfg(target_arch = "wasm32")]
+            if let Some(k4) = wasm::rows_kernel4(self.ty) {
+                // A prefill: four activation rows per pass over the tile's weights.
+                while first + 4 <= m {
+                    let xs = [x.row(first), x.row(first + 1), x.row(first + 2), x.row(first + 3)];
+                    k4(w, row_bytes, &xs, &mut out_tile[first * tile..], tile);
+                    first += 4;
+                }
+            }
+            for i in first..m {
                 let o = &mut out_tile[i * tile..i * tile + (r1 - r0)];
                 kernel(w, row_bytes, &x.row(i), o);
             }
@@ -214,7 +257,18 @@ pub struct QActivations {
     d: Vec<f32>,
     /// Block sums times scale, rounded to f16 and widened (for `_1` weight types).
     s: Vec<f32>,
+    /// wasm only: the values widened to i16 in [`PAIR_ORDER`] (computed once per matrix
+    /// product instead of once per weight row).
+    wide: Vec<i16>,
+    /// Relaxed-SIMD builds only: per block, the eight sums of elements `4l..4l + 4` (the
+    /// relaxed kernels take unsigned weights and subtract the `_0` types' offset times these).
+    lane_sums: Vec<i32>,
 }
+
+/// The order in which the wasm kernels take the 16 values of each half block: pairs whose
+/// products, summed by `i32x4.dot_i16x8_s` from the first eight and from the last eight, add
+/// up lane by lane to the sums of elements `4l..4l + 4` without any shuffle.
+pub const PAIR_ORDER: [usize; 16] = [0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15];
 
 /// One row of [`QActivations`].
 #[derive(Debug, Clone, Copy)]
@@ -225,6 +279,10 @@ pub struct QRow<'a> {
     pub d: &'a [f32],
     /// Block scaled sums.
     pub s: &'a [f32],
+    /// The values as i16 in [`PAIR_ORDER`] per half block (wasm only; empty elsewhere).
+    pub wide: &'a [i16],
+    /// Sums of elements `4l..4l + 4`, eight per block (relaxed-SIMD builds; else empty).
+    pub lane_sums: &'a [i32],
 }
 
 impl QActivations {
@@ -246,6 +304,20 @@ impl QActivations {
             self.d[b] = d;
             self.s[b] = s;
         }
+        if cfg!(target_arch = "wasm32") {
+            self.wide.resize(m * cols, 0);
+            for (w, q) in self.wide.chunks_exact_mut(16).zip(self.qs.chunks_exact(16)) {
+                for (w, &p) in w.iter_mut().zip(&PAIR_ORDER) {
+                    *w = i16::from(q[p]);
+                }
+            }
+        }
+        if cfg!(target_feature = "relaxed-simd") {
+            self.lane_sums.resize(m * cols / 4, 0);
+            for (s, q) in self.lane_sums.iter_mut().zip(self.qs.chunks_exact(4)) {
+                *s = q.iter().map(|&v| i32::from(v)).sum();
+            }
+        }
     }
 
     fn row(&self, i: usize) -> QRow<'_> {
@@ -254,6 +326,11 @@ impl QActivations {
             qs: &self.qs[i * self.cols..(i + 1) * self.cols],
             d: &self.d[i * bpr..(i + 1) * bpr],
             s: &self.s[i * bpr..(i + 1) * bpr],
+            wide: self.wide.get(i * self.cols..(i + 1) * self.cols).unwrap_or(&[]),
+            lane_sums: self
+                .lane_sums
+                .get(i * self.cols / 4..(i + 1) * self.cols / 4)
+                .unwrap_or(&[]),
         }
     }
 }
@@ -277,7 +354,31 @@ fn rows_kernel(ty: WeightType) -> RowsKernel {
 /// Reads a little-endian f16 at `at` as f32.
 #[inline(always)]
 pub(crate) fn f16_at(b: &[u8], at: usize) -> f32 {
-    f16::from_bits(u16::from_le_bytes([b[at], b[at + 1]])).to_f32()
+    f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+/// f16 bits to f32, exactly (the same bits as `half`'s conversion for every input).
+///
+/// Why not `half::f16::to_f32`: without hardware f16 support (wasm, and x86 builds without
+/// F16C) it is a branchy software routine, and the kernels convert one or two block scales per
+/// 32 weights and the attention one value per cached element, millions per token. Here the
+/// magnitude bits are moved into an f32 and scaled by 2^112 (exact: a power of two, and the
+/// result is normal), which also handles subnormals; only infinities and NaNs need a branch.
+#[inline(always)]
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = u32::from(h & 0x8000) << 16;
+    let mag = u32::from(h & 0x7fff);
+    if mag >= 0x7c00 {
+        let man = mag & 0x3ff;
+        let bits = if man == 0 {
+            0x7f80_0000
+        } else {
+            0x7fc0_0000 | (man << 13)
+        };
+        return f32::from_bits(sign | bits);
+    }
+    let v = f32::from_bits(mag << 13) * f32::from_bits(0x7780_0000);
+    f32::from_bits(v.to_bits() | sign)
 }
 
 /// Sums eight lane accumulators in the fixed order every kernel uses.

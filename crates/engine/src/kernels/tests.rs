@@ -1,8 +1,11 @@
 //! Kernel tests: the platform's kernels equal the scalar definition bit for bit, block layouts
-//! agree with candle's, and products are close to exact f32 arithmetic.
+//! agree with candle's, and products are close to exact f32 arithmetic. They run natively and
+//! as wasm (simd128) in headless Chromium, so both platforms' kernels are checked.
 
 use super::*;
 use crate::sampling::Rng;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const TYPES: [(WeightType, &str); 5] = [
     (WeightType::Q4_0, "Q4_0"),
@@ -45,7 +48,7 @@ fn platform_kernels_equal_the_definition() {
             let row_bytes = k / BLOCK * ty.block_bytes();
             for i in 0..3 {
                 let mut got = vec![0f32; rows];
-                fast(&m.data, row_bytes, &q.row(i), &mut got);
+                fast(m.data(), row_bytes, &q.row(i), &mut got);
                 for (j, b) in got.iter().enumerate() {
                     let a = scalar::dot(ty, m.row(j), &q.row(i));
                     assert_eq!(a.to_bits(), b.to_bits(), "{name} k={k} row {j} x {i}: {a} vs {b}");
@@ -131,4 +134,40 @@ fn matrix_shapes_are_checked() {
     assert!(QMatrix::new(WeightType::Q8_0, 2, 32, vec![0; 68]).is_some());
     assert!(QMatrix::new(WeightType::Q8_0, 2, 32, vec![0; 67]).is_none());
     assert!(QMatrix::new(WeightType::Q8_0, 2, 33, vec![0; 68]).is_none());
+}
+
+#[test]
+fn fast_f16_conversion_matches_half_for_every_bit_pattern() {
+    for h in 0..=u16::MAX {
+        let want = half::f16::from_bits(h).to_f32();
+        let got = f16_to_f32(h);
+        assert_eq!(got.to_bits(), want.to_bits(), "{h:#06x}");
+    }
+}
+
+/// The matrix product of several activation rows (a prefill: tiles, the four-row wasm kernel
+/// and its remainder, threads natively) gives exactly the definition's dot products.
+#[test]
+fn matmul_of_many_rows_equals_the_definition() {
+    for (ty, name) in TYPES {
+        let (rows, k) = (70, 96);
+        let m_w = candle_matrix(ty, name, rows, k, &random(rows * k, 5, 1.0));
+        for m in [1, 4, 7] {
+            let x = random(m * k, 6 + m as u64, 3.0);
+            let mut q = QActivations::default();
+            q.quantize(&x, m, k);
+            let mut out = vec![0f32; m * rows];
+            m_w.matmul(&q, &mut out);
+            for i in 0..m {
+                for j in 0..rows {
+                    let want = scalar::dot(ty, m_w.row(j), &q.row(i));
+                    assert_eq!(
+                        out[i * rows + j].to_bits(),
+                        want.to_bits(),
+                        "{name} m={m} x{i} w{j}"
+                    );
+                }
+            }
+        }
+    }
 }

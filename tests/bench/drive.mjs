@@ -1,0 +1,176 @@
+// Drives tests/bench/index.html in Debian's headless Chromium: for every model file, omp and
+// wllama on the same prompt, 1 thread on a plain origin and (when an isolated origin is given)
+// 2 threads on a cross-origin-isolated one. Each engine run gets a fresh browser, so the
+// renderer's peak resident memory (VmHWM) is that run's peak tab memory. Prints one table and,
+// with --json FILE, writes every run.
+import {chromium} from "playwright-core";
+import {mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync} from "node:fs";
+import {tmpdir} from "node:os";
+import {join} from "node:path";
+import {FLAGS, CHROMIUM} from "../e2e/harness.mjs";
+
+function arg(name, fallback) {
+    const i = process.argv.indexOf(`--${name}`);
+    return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+const plain = arg("plain");
+const isolated = arg("isolated");
+const models = arg("models").split(",");
+const runs = Number(arg("runs", "3"));
+const tokens = Number(arg("tokens", "128"));
+const prompt = arg("prompt", "Write a short story about a robot who learns to paint.");
+const only = arg("engines", "omp,wllama").split(",");
+const jsonOut = arg("json");
+const TIMEOUT_MIN = Number(arg("timeout-min", "15"));
+
+/** Pids of `root` and all its descendants. */
+function descendants(root) {
+    const parent = new Map();
+    for (const d of readdirSync("/proc")) {
+        if (!/^\d+$/.test(d)) continue;
+        try {
+            const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+            const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+            parent.set(Number(d), ppid);
+        } catch { /* gone */ }
+    }
+    const out = new Set([root]);
+    let grew = true;
+    while (grew) {
+        grew = false;
+        for (const [pid, pp] of parent) {
+            if (out.has(pp) && !out.has(pid)) {
+                out.add(pid);
+                grew = true;
+            }
+        }
+    }
+    return [...out];
+}
+
+/** The largest peak resident set (bytes) of the browser's renderer processes. */
+function rendererPeak(browserPid) {
+    let peak = 0;
+    for (const pid of descendants(browserPid)) {
+        try {
+            const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+            if (!cmd.includes("--type=renderer")) continue;
+            const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+            if (m) peak = Math.max(peak, Number(m[1]) * 1024);
+        } catch { /* gone */ }
+    }
+    return peak;
+}
+
+function browserPid(dir) {
+    for (const d of readdirSync("/proc")) {
+        if (!/^\d+$/.test(d)) continue;
+        try {
+            const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
+            if (cmd.includes(dir) && !cmd.includes("--type=")) return Number(d);
+        } catch { /* gone */ }
+    }
+    return null;
+}
+
+/** Runs one engine on one model in a fresh browser; returns the page's result plus memory. */
+async function one(base, engine, model, threads) {
+    const dir = mkdtempSync(join(tmpdir(), "omp-bench-"));
+    const context = await chromium.launchPersistentContext(dir, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: FLAGS,
+    });
+    try {
+        const page = context.pages()[0] ?? await context.newPage();
+        page.on("pageerror", (e) => console.error(`pageerror: ${e.message}`));
+        if (process.env.OMP_BENCH_DEBUG) page.on("console", (m) => console.error(`console: ${m.text()}`));
+        await page.goto(new URL("bench/index.html", base).href);
+        await page.waitForFunction(() => document.body.dataset.ready === "true");
+        const isolatedPage = await page.evaluate(() => window.bench.isolated());
+        if (threads > 1 && !isolatedPage) throw new Error(`${base} is not cross-origin isolated`);
+        const t0 = Date.now();
+        const result = await Promise.race([
+            page.evaluate(
+                ([engine, opts]) => window.bench[engine](opts),
+                [engine, {model, runs, tokens, prompt, threads}],
+            ),
+            new Promise((_, reject) => setTimeout(
+                () => reject(new Error(`${engine} on ${model} (${threads} threads) took over ${TIMEOUT_MIN} min`)),
+                TIMEOUT_MIN * 60_000,
+            )),
+        ]);
+        console.error(`  ${engine} ${model.split("/").pop()} ${threads} thread(s): ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+        if (engine === "wllama") {
+            // wllama's wasm memory lives in its worker: read the Emscripten heap there.
+            for (const w of page.workers()) {
+                const bytes = await w.evaluate(() => {
+                    /* global Module */
+                    try {
+                        return Module?.HEAPU8?.buffer?.byteLength ?? 0;
+                    } catch (e) {
+                        return String(e);
+                    }
+                }).catch((e) => String(e));
+                if (process.env.OMP_BENCH_DEBUG) console.error(`worker ${w.url()}: ${bytes}`);
+                if (typeof bytes === "number") result.wasm_bytes = Math.max(result.wasm_bytes ?? 0, bytes);
+            }
+        }
+        const pid = browserPid(dir);
+        result.tab_peak_bytes = pid ? rendererPeak(pid) : null;
+        result.isolated = isolatedPage;
+        return result;
+    } finally {
+        await context.close();
+        rmSync(dir, {recursive: true, force: true});
+    }
+}
+
+const median = (xs) => {
+    const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+    return s.length ? s[Math.floor(s.length / 2)] : NaN;
+};
+const mb = (b) => (b ? (b / 1e6).toFixed(1) : "-");
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : "-");
+
+const rows = [];
+for (const model of models) {
+    const configs = [[plain, 1]];
+    if (isolated) configs.push([isolated, 2]);
+    for (const [base, threads] of configs) {
+        for (const engine of only) {
+            const r = await one(base, engine, model, threads);
+            const measured = r.runs.filter((x) => !x.warmup);
+            rows.push({
+                model: model.split("/").pop(),
+                engine: engine === "omp" && r.relaxed_simd ? "omp (relaxed SIMD)" : engine,
+                threads_asked: threads,
+                threads_used: engine === "omp" ? r.threads : threads,
+                generated: median(measured.map((x) => x.generated_tokens)),
+                prefill: median(measured.map((x) => x.prefill_tokens_per_s)),
+                decode: median(measured.map((x) => x.decode_tokens_per_s)),
+                load_ms: r.load_ms,
+                wasm_bytes: r.wasm_bytes,
+                tab_peak_bytes: r.tab_peak_bytes,
+                file_bytes: r.file_bytes,
+                raw: r,
+            });
+        }
+    }
+}
+
+const header = ["model", "engine", "threads", "prefill tok/s", "decode tok/s", "load ms",
+    "wasm MB", "tab peak MB", "decode omp/wllama", "prefill omp/wllama"];
+const lines = [header];
+for (const r of rows) {
+    const peer = rows.find((x) => x.model === r.model && x.engine === "wllama"
+        && x.threads_asked === r.threads_asked);
+    const ratio = (k) => (r.engine.startsWith("omp") && peer ? (r[k] / peer[k]).toFixed(2) + "x" : "");
+    lines.push([r.model, r.engine, `${r.threads_used}${r.threads_used !== r.threads_asked ? ` (of ${r.threads_asked})` : ""}`,
+        f1(r.prefill), f1(r.decode), r.load_ms ? r.load_ms.toFixed(0) : "-", mb(r.wasm_bytes),
+        mb(r.tab_peak_bytes), ratio("decode"), ratio("prefill")]);
+}
+const widths = header.map((_, i) => Math.max(...lines.map((l) => String(l[i]).length)));
+for (const l of lines) console.log(l.map((c, i) => String(c).padEnd(widths[i])).join("  "));
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify(rows, null, 2));
