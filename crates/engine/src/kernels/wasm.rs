@@ -188,9 +188,17 @@ fn dot_n<const TY: u8, const N: usize>(row: &[u8], xs: &[QRow<'_>; N]) -> [f32; 
             }
         }
     }
+    finish(acc_lo, acc_hi, summs)
+}
+
+/// The definition's last steps for `N` rows: the eight lane accumulators (`lo` holds lanes
+/// 0..4, `hi` 4..8) summed in the fixed tree, plus the `_1` types' offset term.
+#[cfg(target_feature = "simd128")]
+#[inline(always)]
+pub(crate) fn finish<const N: usize>(lo: [v128; N], hi: [v128; N], summs: [f32; N]) -> [f32; N] {
     let mut out = [0f32; N];
     for r in 0..N {
-        let (a, c) = (acc_lo[r], acc_hi[r]);
+        let (a, c) = (lo[r], hi[r]);
         let lanes = [
             f32x4_extract_lane::<0>(a),
             f32x4_extract_lane::<1>(a),
@@ -220,7 +228,7 @@ fn dot_n<const TY: u8, const N: usize>(row: &[u8], xs: &[QRow<'_>; N]) -> [f32; 
 mod relaxed {
     use std::arch::wasm32::*;
 
-    use super::super::{f16_at, hsum8, QRow, RowsKernel, WeightType, BLOCK};
+    use super::super::{f16_at, QRow, RowsKernel, WeightType, BLOCK};
 
     pub(super) fn rows_kernel(ty: WeightType) -> Option<RowsKernel> {
         fn rows<const TY: u8>(w: &[u8], row_bytes: usize, x: &QRow<'_>, out: &mut [f32]) {
@@ -328,21 +336,6 @@ mod relaxed {
                 }
             }
         }
-        let mut out = [0f32; N];
-        for r in 0..N {
-            let (a, c) = (acc_lo[r], acc_hi[r]);
-            let lanes = [
-                f32x4_extract_lane::<0>(a),
-                f32x4_extract_lane::<1>(a),
-                f32x4_extract_lane::<2>(a),
-                f32x4_extract_lane::<3>(a),
-                f32x4_extract_lane::<0>(c),
-                f32x4_extract_lane::<1>(c),
-                f32x4_extract_lane::<2>(c),
-                f32x4_extract_lane::<3>(c),
-            ];
-            out[r] = hsum8(lanes) + summs[r];
-        }
-        out
+        super::finish(acc_lo, acc_hi, summs)
     }
 }
