@@ -22,9 +22,22 @@ const relaxedSimd = (() => {
         return false;
     }
 })();
-// `?build=plain` or `?build=relaxed` forces one (the browser tests compare the two).
-const forced = new URLSearchParams(self.location.search).get("build");
+// A third build, `worker-threads` (simd128 + relaxed SIMD + atomics, shared memory), spreads
+// each matrix product over a pool of workers. Shared memory needs a cross-origin isolated page
+// (served with `Cross-Origin-Opener-Policy: same-origin` and
+// `Cross-Origin-Embedder-Policy: require-corp`), so it is used only then, with relaxed SIMD,
+// and on a machine with more than one core.
+const isolated = self.crossOriginIsolated === true;
+const cores = navigator.hardwareConcurrency || 1;
+const params = new URLSearchParams(self.location.search);
+// `?build=plain|relaxed|threads` forces one (the browser tests compare them); `?threads=N`
+// sets the pool's size (read by the threaded build itself).
+const forced = params.get("build");
+const threads = params.get("threads");
 const name = forced === "plain" ? "worker"
-    : forced === "relaxed" || (forced === null && relaxedSimd) ? "worker-relaxed" : "worker";
+    : forced === "relaxed" ? "worker-relaxed"
+    : forced === "threads" ? "worker-threads"
+    : isolated && relaxedSimd && cores > 1 && threads !== "1" ? "worker-threads"
+    : relaxedSimd ? "worker-relaxed" : "worker";
 importScripts(`./${name}.js`);
 wasm_bindgen(`./${name}_bg.wasm`);

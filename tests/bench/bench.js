@@ -6,9 +6,10 @@ import {Wllama} from "/wllama/esm/index.js";
 
 const quiet = {debug() {}, log() {}, warn: console.warn, error: console.error};
 
-/** The omp worker exactly as the app starts it, spoken to in the app's JSON protocol. */
-function ompWorker() {
-    const worker = new Worker("/app/worker-loader.js");
+/** The omp worker as the app starts it (`threads` sets its pool's size; on an isolated page
+ * the loader picks the threaded build), spoken to in the app's JSON protocol. */
+function ompWorker(threads) {
+    const worker = new Worker(`/app/worker-loader.js?threads=${threads}`);
     const listeners = new Set();
     let wasmBytes = 0;
     worker.onmessage = (e) => {
@@ -37,8 +38,8 @@ function ompWorker() {
     return {next, on, send, wasmBytes: () => wasmBytes};
 }
 
-async function omp({model, runs, tokens, prompt}) {
-    const w = ompWorker();
+async function omp({model, runs, tokens, prompt, threads}) {
+    const w = ompWorker(threads);
     const ready = await w.next((e) => e.type === "ready");
     const loaded = w.next((e) => e.type === "loaded");
     w.send({

@@ -102,21 +102,8 @@ async function one(base, engine, model, threads) {
             )),
         ]);
         console.error(`  ${engine} ${model.split("/").pop()} ${threads} thread(s): ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-        if (engine === "wllama") {
-            // wllama's wasm memory lives in its worker: read the Emscripten heap there.
-            for (const w of page.workers()) {
-                const bytes = await w.evaluate(() => {
-                    /* global Module */
-                    try {
-                        return Module?.HEAPU8?.buffer?.byteLength ?? 0;
-                    } catch (e) {
-                        return String(e);
-                    }
-                }).catch((e) => String(e));
-                if (process.env.OMP_BENCH_DEBUG) console.error(`worker ${w.url()}: ${bytes}`);
-                if (typeof bytes === "number") result.wasm_bytes = Math.max(result.wasm_bytes ?? 0, bytes);
-            }
-        }
+        // wllama's wasm memory is not read: its Emscripten heap is not reachable from the page,
+        // and evaluating in its workers hangs on a pthread blocked in `Atomics.wait`.
         const pid = browserPid(dir);
         result.tab_peak_bytes = pid ? rendererPeak(pid) : null;
         result.isolated = isolatedPage;

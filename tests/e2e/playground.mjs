@@ -8,16 +8,47 @@ import {
 } from "./harness.mjs";
 
 const MODEL = process.env.OMP_MODEL;
+/** The app served with COOP/COEP, as `cargo xtask serve` does. */
+const ISOLATED = process.env.OMP_ISOLATED_URL;
 const OMP = process.env.OMP_BIN ?? "target/release/omp";
 const GREEDY_PROMPT = "What is an open model?";
 
-/** What `omp generate` produces natively for the same request (the browser converts slow
- * weight types at load by default, so the native run does too). */
-function nativeGreedy(prompt, maxTokens, convert = true) {
+/** What `omp generate` produces natively for the same request (`convert`: with load-time
+ * conversion of slow weight types, which the app does only when asked, `?convert=1`). */
+function nativeGreedy(prompt, maxTokens, convert = false) {
     const args = ["generate", MODEL, "--chat", "--prompt", prompt, "--temperature", "0", "--max-tokens", String(maxTokens), "--json"];
     if (convert) args.push("--convert");
     return JSON.parse(execFileSync(OMP, args, {encoding: "utf8"})).ids;
 }
+
+/** Runs in the page: starts the engine worker at `url`, loads the bundled file without
+ * conversion and answers `prompt` greedily with 24 tokens; returns the worker's Ready flags and
+ * the token ids. */
+const workerGreedy = ({url, prompt}) => new Promise((resolve, reject) => {
+    const w = new Worker(url);
+    const out = {ids: []};
+    const send = (r) => w.postMessage(JSON.stringify(r));
+    w.onerror = (e) => reject(new Error(`${url}: ${e.message}`));
+    w.onmessage = (e) => {
+        const ev = JSON.parse(e.data);
+        if (ev.type === "ready") {
+            out.relaxed = ev.relaxed_simd;
+            out.threads = ev.threads;
+            send({type: "load", options: {context_length: 2048, convert: "none"}, source: {
+                url: "models/SmolLM2-135M-Instruct.Q4_1.gguf", label: url, sha256: null, bytes: null, kind: "url"}});
+        } else if (ev.type === "loaded") {
+            send({type: "generate", id: 1, messages: [{role: "user", content: prompt}],
+                params: {temperature: 0, top_k: 0, top_p: 1, min_p: 0, max_tokens: 24}});
+        } else if (ev.type === "token") {
+            out.ids.push(ev.token_id);
+        } else if (ev.type === "finished") {
+            w.terminate();
+            resolve(out);
+        } else if (ev.type === "failed") {
+            reject(new Error(`${url}: ${ev.error.message}`));
+        }
+    };
+});
 
 /** Records the longest main-thread task and the longest gap between animation frames. */
 const PROBE = () => {
@@ -57,56 +88,51 @@ export const tests = [
         await page.goto(`${BASE}?${q}`);
         const browser = (await waitForAnswer(page)).ids;
         const native = nativeGreedy(GREEDY_PROMPT, 32);
-        assertEq(browser, native, "token ids, browser vs native (convert on)");
+        assertEq(browser, native, "token ids, browser vs native (no conversion, the default)");
         assert(browser.length > 0, "tokens were generated");
     })],
 
-    ["greedy output matches natively without load-time conversion too", () => withBrowser(async (ctx) => {
+    ["greedy output matches natively with load-time conversion too", () => withBrowser(async (ctx) => {
         const page = await ctx.newPage();
-        const q = new URLSearchParams({prompt: GREEDY_PROMPT, temperature: "0", max_tokens: "32", autorun: "1", convert: "0"});
+        const q = new URLSearchParams({prompt: GREEDY_PROMPT, temperature: "0", max_tokens: "32", autorun: "1", convert: "1"});
         await page.goto(`${BASE}?${q}`);
         const browser = (await waitForAnswer(page)).ids;
-        assertEq(browser, nativeGreedy(GREEDY_PROMPT, 32, false), "token ids, browser vs native (convert off)");
+        assertEq(browser, nativeGreedy(GREEDY_PROMPT, 32, true), "token ids, browser vs native (convert on)");
     })],
 
-    ["both worker builds (simd128, and relaxed SIMD) answer with the native engine's tokens", () => withBrowser(async (ctx) => {
+    ["both single-threaded worker builds (simd128, and relaxed SIMD) answer with the native engine's tokens", () => withBrowser(async (ctx) => {
         const page = await ctx.newPage();
         await page.goto(BASE);
         // Two more workers, one per build, forced with `worker-loader.js?build=`; each loads the
         // bundled file without conversion and answers the same greedy chat prompt.
-        const runs = await page.evaluate(async (prompt) => {
-            const run = (build) => new Promise((resolve, reject) => {
-                const w = new Worker(`worker-loader.js?build=${build}`);
-                const out = {build, ids: []};
-                const send = (r) => w.postMessage(JSON.stringify(r));
-                w.onerror = (e) => reject(new Error(`${build}: ${e.message}`));
-                w.onmessage = (e) => {
-                    const ev = JSON.parse(e.data);
-                    if (ev.type === "ready") {
-                        out.relaxed = ev.relaxed_simd;
-                        send({type: "load", options: {context_length: 2048, convert: "none"}, source: {
-                            url: "models/SmolLM2-135M-Instruct.Q4_1.gguf", label: build, sha256: null, bytes: null, kind: "url"}});
-                    } else if (ev.type === "loaded") {
-                        send({type: "generate", id: 1, messages: [{role: "user", content: prompt}],
-                            params: {temperature: 0, top_k: 0, top_p: 1, min_p: 0, max_tokens: 24}});
-                    } else if (ev.type === "token") {
-                        out.ids.push(ev.token_id);
-                    } else if (ev.type === "finished") {
-                        w.terminate();
-                        resolve(out);
-                    } else if (ev.type === "failed") {
-                        reject(new Error(`${build}: ${ev.error.message}`));
-                    }
-                };
-            });
-            return [await run("plain"), await run("relaxed")];
-        }, GREEDY_PROMPT);
-        const [plain, relaxed] = runs;
+        const plain = await page.evaluate(workerGreedy, {url: "worker-loader.js?build=plain", prompt: GREEDY_PROMPT});
+        const relaxed = await page.evaluate(workerGreedy, {url: "worker-loader.js?build=relaxed", prompt: GREEDY_PROMPT});
         assertEq([plain.relaxed, relaxed.relaxed], [false, true], "each build says which it is");
+        assertEq([plain.threads, relaxed.threads], [1, 1], "threads");
         const native = nativeGreedy(GREEDY_PROMPT, 24, false);
         assert(native.length > 0, "native tokens");
         assertEq(plain.ids, native, "simd128 build vs native");
         assertEq(relaxed.ids, native, "relaxed-SIMD build vs native");
+    })],
+
+    ["on a cross-origin isolated page the threaded build computes on 2 threads with the native engine's tokens", () => withBrowser(async (ctx) => {
+        const page = await ctx.newPage();
+        await page.goto(ISOLATED);
+        assert(await page.evaluate(() => self.crossOriginIsolated), "the page is cross-origin isolated");
+        // The loader picks the threaded build by itself; `threads=2` pins the pool's size.
+        const run = await page.evaluate(workerGreedy, {url: "worker-loader.js?threads=2", prompt: GREEDY_PROMPT});
+        assertEq(run.threads, 2, "threads the worker reports");
+        assertEq(run.ids, nativeGreedy(GREEDY_PROMPT, 24, false), "threaded build vs native");
+        // The app itself, as deployed with isolation: its Statistics panel shows the threads.
+        const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+        await waitForStatus(page, "ready");
+        const shown = await page.getByTestId("threads").textContent();
+        assertEq(shown, String(cores > 1 ? Math.min(cores, 4) : 1), "threads in the Statistics panel");
+        // A page that is not isolated gets one thread even when asking for two.
+        const plain = await ctx.newPage();
+        await plain.goto(BASE);
+        const single = await plain.evaluate(workerGreedy, {url: "worker-loader.js?threads=2", prompt: GREEDY_PROMPT});
+        assertEq(single.threads, 1, "threads without isolation");
     })],
 
     ["Stop halts generation within 300 ms and the next prompt works", () => withBrowser(async (ctx) => {

@@ -59,7 +59,7 @@ pub fn browser(root: &Path, args: &[String]) -> Result<()> {
         faults: None,
     };
     let plain = start(site(vec![]))?;
-    let isolated = start(site(isolation_headers()))?;
+    let isolated = start(site(crate::security::isolation_headers()))?;
     let mut drive = vec![
         "tests/bench/drive.mjs".to_string(),
         "--plain".into(),
@@ -82,15 +82,6 @@ pub fn browser(root: &Path, args: &[String]) -> Result<()> {
     }
     let refs: Vec<&str> = drive.iter().map(String::as_str).collect();
     util::run_in("node", &refs, Some(root), &[])
-}
-
-/// The headers that make a page cross-origin isolated (`SharedArrayBuffer`, wasm threads).
-pub fn isolation_headers() -> Vec<(String, String)> {
-    vec![
-        ("Cross-Origin-Opener-Policy".into(), "same-origin".into()),
-        ("Cross-Origin-Embedder-Policy".into(), "require-corp".into()),
-        ("Cross-Origin-Resource-Policy".into(), "same-origin".into()),
-    ]
 }
 
 /// The bundled model in type `ty`: the file itself for its own type, else a copy made once by

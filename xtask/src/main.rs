@@ -28,13 +28,15 @@ fn main() -> Result<()> {
         Some("test") => test(&root),
         Some("serve") => serve(&root, &args[1..]),
         Some("build") => build(&root),
+        // The browser tests alone, against the `dist/` there is (after `cargo xtask build`).
+        Some("test-browser") => browser_tests(&root),
         Some("reference") => reference(&root),
         Some("bench-native") => bench_native(&root, &args[1..]),
         Some("fuzz") => fuzz::run(&root, &args[1..]),
         Some("bench-browser") => bench::browser(&root, &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve|test|setup|models|reference|bench-native|bench-browser|fuzz>"
+                "usage: cargo xtask <serve|test|test-browser|build|setup|models|reference|bench-native|bench-browser|fuzz>"
             );
             bail!("unknown or missing command")
         }
@@ -90,34 +92,82 @@ fn build(root: &std::path::Path) -> Result<()> {
         &[("PATH", &path)],
     )?;
     security::externalize_inline_scripts(&root.join("dist"))?;
-    relaxed_worker(root)
+    for b in &WORKER_BUILDS {
+        extra_worker(root, b)?;
+    }
+    Ok(())
 }
 
 /// The flags of every wasm build (`.cargo/config.toml`), plus relaxed SIMD.
 const RELAXED_RUSTFLAGS: &str =
     "-C target-feature=+simd128,+relaxed-simd --cfg getrandom_backend=\"wasm_js\"";
 
-/// The second worker build, with relaxed SIMD, next to Trunk's plain one in `dist/`
-/// (`worker-relaxed.js` and `worker-relaxed_bg.wasm`; `worker-loader.js` picks one). Built with
-/// the same wasm-bindgen and wasm-opt as Trunk's, in its own target directory.
-fn relaxed_worker(root: &std::path::Path) -> Result<()> {
-    let target_dir = root.join("target/wasm-relaxed");
+/// The relaxed build's flags plus atomics and a shared memory that the page creates (imported),
+/// with the thread-local storage exports wasm-bindgen's thread support needs; the maximum is
+/// the whole 4 GiB of wasm32 (a shared memory must declare one).
+const THREADS_RUSTFLAGS: &str =
+    "-C target-feature=+simd128,+relaxed-simd,+atomics,+bulk-memory,+mutable-globals \
+     -C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=4294967296 \
+     -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size \
+     -C link-arg=--export=__tls_align -C link-arg=--export=__tls_base \
+     --cfg getrandom_backend=\"wasm_js\"";
+
+/// A worker build besides Trunk's plain one.
+struct WorkerBuild {
+    /// The files' stem in `dist/` (`NAME.js`, `NAME_bg.wasm`), as `worker-loader.js` names it.
+    name: &'static str,
+    /// Target directory under `target/`.
+    target_dir: &'static str,
+    rustflags: &'static str,
+    /// Nightly with the standard library rebuilt (it must be, for atomics).
+    build_std: bool,
+}
+
+/// The extra worker builds `worker-loader.js` chooses from.
+const WORKER_BUILDS: [WorkerBuild; 2] = [
+    WorkerBuild {
+        name: "worker-relaxed",
+        target_dir: "wasm-relaxed",
+        rustflags: RELAXED_RUSTFLAGS,
+        build_std: false,
+    },
+    WorkerBuild {
+        name: "worker-threads",
+        target_dir: "wasm-threads",
+        rustflags: THREADS_RUSTFLAGS,
+        build_std: true,
+    },
+];
+
+/// Builds one extra worker next to Trunk's plain one in `dist/`, with the same wasm-bindgen
+/// and wasm-opt as Trunk's, in its own target directory.
+fn extra_worker(root: &std::path::Path, build: &WorkerBuild) -> Result<()> {
+    let target_dir = root.join("target").join(build.target_dir);
+    let toolchain = format!("+{}", setup::NIGHTLY);
+    let mut args = vec![];
+    if build.build_std {
+        args.push(toolchain.as_str());
+    }
+    args.extend([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "omp-worker",
+        "--bin",
+        "worker",
+        "--target-dir",
+        util::s(&target_dir),
+    ]);
+    if build.build_std {
+        args.extend(["-Z", "build-std=panic_abort,std"]);
+    }
     util::run_in(
         "cargo",
-        &[
-            "build",
-            "--release",
-            "--target",
-            "wasm32-unknown-unknown",
-            "-p",
-            "omp-worker",
-            "--bin",
-            "worker",
-            "--target-dir",
-            util::s(&target_dir),
-        ],
+        &args,
         Some(root),
-        &[("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", RELAXED_RUSTFLAGS)],
+        &[("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", build.rustflags)],
     )?;
     let wasm = target_dir.join("wasm32-unknown-unknown/release/worker.wasm");
     let dist = root.join("dist");
@@ -130,15 +180,17 @@ fn relaxed_worker(root: &std::path::Path) -> Result<()> {
             "--out-dir",
             util::s(&dist),
             "--out-name",
-            "worker-relaxed",
+            build.name,
             util::s(&wasm),
         ],
     )?;
-    let out = dist.join("worker-relaxed_bg.wasm");
-    util::run(
-        util::s(&root.join("tests/node_modules/.bin/wasm-opt")),
-        &["-O3", util::s(&out), "-o", util::s(&out)],
-    )
+    let out = dist.join(format!("{}_bg.wasm", build.name));
+    let mut opt = vec!["-O3"];
+    if build.build_std {
+        opt.push("--enable-threads");
+    }
+    opt.extend([util::s(&out), "-o", util::s(&out)]);
+    util::run(util::s(&root.join("tests/node_modules/.bin/wasm-opt")), &opt)
 }
 
 /// The site as the server presents it, with the security headers of `policy`.
@@ -225,14 +277,19 @@ fn browser_tests(root: &std::path::Path) -> Result<()> {
     let host = start(pages())?;
     let third = start(pages())?;
     // The app as deployed, allowing the course page (only) to embed it.
+    // Not isolated, as when a deployer leaves isolation off to be embeddable anywhere: the
+    // single-threaded builds.
     let policy = security::Policy {
         frame_ancestors: format!("'self' {}", host.trim_end_matches('/')),
+        isolated: false,
         ..Default::default()
     };
     let base = start(server::Site {
         faults: Some(root.join("public/models")),
         ..site(root, &policy)
     })?;
+    // As `cargo xtask serve` deploys it: cross-origin isolated, so the threaded build.
+    let isolated = start(site(root, &security::Policy::default()))?;
     let model = models::bundled_path(root)?;
     util::run("cargo", &["build", "--release", "-p", "omp-cli"])?;
     util::run_in(
@@ -243,6 +300,7 @@ fn browser_tests(root: &std::path::Path) -> Result<()> {
             ("OMP_BASE_URL", &base),
             ("OMP_HOST_URL", &host),
             ("OMP_THIRD_URL", &third),
+            ("OMP_ISOLATED_URL", &isolated),
             ("OMP_MODEL", util::s(&model)),
             ("OMP_BIN", "target/release/omp"),
         ],

@@ -24,6 +24,10 @@ pub struct Policy {
     pub frame_ancestors: String,
     /// Model hosts the page and its worker may fetch from (CSP `connect-src`).
     pub model_hosts: Vec<String>,
+    /// Send `Cross-Origin-Opener-Policy: same-origin` and `Cross-Origin-Embedder-Policy:
+    /// require-corp`, which make the page cross-origin isolated: shared wasm memory, so the
+    /// threaded worker build. On unless `--no-isolation`.
+    pub isolated: bool,
 }
 
 impl Default for Policy {
@@ -31,12 +35,14 @@ impl Default for Policy {
         Self {
             frame_ancestors: "'self'".into(),
             model_hosts: DEFAULT_MODEL_HOSTS.iter().map(|h| h.to_string()).collect(),
+            isolated: true,
         }
     }
 }
 
 impl Policy {
-    /// Reads `--frame-ancestors SOURCES` and any number of `--model-host URL` from `args`.
+    /// Reads `--frame-ancestors SOURCES`, any number of `--model-host URL` and
+    /// `--no-isolation` from `args`.
     pub fn from_args(args: &[String]) -> Result<Self> {
         let mut p = Self::default();
         let mut it = args.iter();
@@ -53,6 +59,7 @@ impl Policy {
                     }
                     p.model_hosts.push(h.clone());
                 }
+                "--no-isolation" => p.isolated = false,
                 _ => {}
             }
         }
@@ -73,12 +80,26 @@ impl Policy {
 
     /// Every security header the server sends.
     pub fn headers(&self) -> Vec<(String, String)> {
-        vec![
+        let mut h = vec![
             ("Content-Security-Policy".into(), self.csp()),
             ("X-Content-Type-Options".into(), "nosniff".into()),
             ("Referrer-Policy".into(), "no-referrer".into()),
-        ]
+        ];
+        if self.isolated {
+            h.extend(isolation_headers());
+        }
+        h
     }
+}
+
+/// The headers that make a page cross-origin isolated. Model downloads are CORS requests,
+/// which `require-corp` allows; an embedding page needs no change (it is isolated only if it
+/// opts in itself and delegates `cross-origin-isolated` to the iframe).
+pub fn isolation_headers() -> Vec<(String, String)> {
+    vec![
+        ("Cross-Origin-Opener-Policy".into(), "same-origin".into()),
+        ("Cross-Origin-Embedder-Policy".into(), "require-corp".into()),
+    ]
 }
 
 /// Moves each inline `<script type="module">` of `dist/index.html` into its own file
@@ -142,5 +163,16 @@ mod tests {
         assert!(csp.contains("frame-ancestors https://course.example"));
         assert!(csp.contains("connect-src 'self' blob: https://huggingface.co"));
         assert!(Policy::from_args(&["--model-host".into(), "x; script-src *".into()]).is_err());
+    }
+
+    #[test]
+    fn serve_isolates_the_page_unless_told_not_to() {
+        let has_coep = |p: &Policy| {
+            p.headers()
+                .iter()
+                .any(|(k, v)| k == "Cross-Origin-Embedder-Policy" && v == "require-corp")
+        };
+        assert!(has_coep(&Policy::from_args(&[]).unwrap()));
+        assert!(!has_coep(&Policy::from_args(&["--no-isolation".into()]).unwrap()));
     }
 }

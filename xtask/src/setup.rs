@@ -15,6 +15,7 @@ const TRUNK_VERSION: &str = "0.21.14";
 pub fn all(root: &Path) -> Result<()> {
     models::ensure_all(root)?;
     wasm_target()?;
+    nightly()?;
     trunk(root)?;
     wasm_bindgen(root)?;
     npm_ci(&root.join("tests"))?;
@@ -37,6 +38,34 @@ pub fn tool_path(root: &Path) -> String {
         parts.push(p);
     }
     parts.join(":")
+}
+
+/// The nightly toolchain of the threaded worker build (`-Z build-std`, since the standard
+/// library shipped for wasm32 is built without atomics) and of `cargo xtask fuzz`.
+pub const NIGHTLY: &str = "nightly-2026-05-19";
+
+/// Installs [`NIGHTLY`] with `rust-src` (minimal profile: no docs).
+pub fn nightly() -> Result<()> {
+    let toolchain = format!("+{NIGHTLY}");
+    if !util::prints(
+        "rustup",
+        &[&toolchain, "component", "list", "--installed"],
+        "rust-src",
+    ) {
+        util::run(
+            "rustup",
+            &[
+                "toolchain",
+                "install",
+                NIGHTLY,
+                "--profile",
+                "minimal",
+                "--component",
+                "rust-src",
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 fn wasm_target() -> Result<()> {

@@ -71,6 +71,9 @@ pub struct AppState {
     pub simd: bool,
     /// Whether the worker is the relaxed-SIMD build.
     pub relaxed_simd: bool,
+    /// Threads the engine uses (more than 1 only in the threaded build, when the page is
+    /// cross-origin isolated).
+    pub threads: u32,
     /// The last requested source.
     pub source: Option<ModelSource>,
     /// The source of the loaded model.
@@ -127,6 +130,7 @@ impl AppState {
             worker_ready: false,
             simd: false,
             relaxed_simd: false,
+            threads: 1,
             source: None,
             loaded_source: None,
             load: LoadState::Idle,
@@ -322,11 +326,14 @@ impl AppState {
     fn apply(&mut self, ev: WorkerEvent) {
         match ev {
             WorkerEvent::Ready {
-                simd, relaxed_simd, ..
+                simd,
+                relaxed_simd,
+                threads,
             } => {
                 self.worker_ready = true;
                 self.simd = simd;
                 self.relaxed_simd = relaxed_simd;
+                self.threads = threads;
             }
             WorkerEvent::LoadProgress { phase, done, total } => {
                 let t = now();

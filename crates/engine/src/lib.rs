@@ -33,6 +33,7 @@ mod generate;
 pub mod gguf;
 pub mod kernels;
 mod model;
+pub mod pool;
 pub mod sampling;
 pub mod tokenizer;
 pub mod weights;

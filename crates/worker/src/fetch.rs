@@ -449,9 +449,17 @@ enum Read {
 pub async fn store(source: &ModelSource, bytes: &[u8]) {
     let Some(cache) = open_cache().await else { return };
     let result: Result<(), JsValue> = async {
-        // SAFETY: the view is used immediately to build a Blob, which copies it, before any
+        // SAFETY: the view is used immediately (to build a Blob, or copied), before any
         // allocation could move wasm memory.
         let view = unsafe { Uint8Array::view(bytes) };
+        // In the threaded build wasm memory is a SharedArrayBuffer, which a Blob refuses: copy
+        // it out first.
+        #[cfg(target_feature = "atomics")]
+        let view = {
+            let copy = Uint8Array::new_with_length(view.length());
+            copy.set(&view, 0);
+            copy
+        };
         let parts = Array::of1(&view);
         let blob = web_sys::Blob::new_with_u8_array_sequence(&parts)?;
         let headers = web_sys::Headers::new()?;

@@ -9,6 +9,8 @@
 
 mod fetch;
 mod js;
+#[cfg(target_feature = "atomics")]
+mod threads;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -92,11 +94,18 @@ pub fn start() {
     js::scope().set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     // The handler lives as long as the worker.
     onmessage.forget();
-    wasm_bindgen_futures::spawn_local(run(inbox));
-    post(&WorkerEvent::Ready {
-        simd: cfg!(target_feature = "simd128"),
-        relaxed_simd: cfg!(target_feature = "relaxed-simd"),
-        threads: 1,
+    // Requests that arrive while the pool starts wait in the inbox.
+    wasm_bindgen_futures::spawn_local(async move {
+        #[cfg(target_feature = "atomics")]
+        let threads = threads::start().await;
+        #[cfg(not(target_feature = "atomics"))]
+        let threads = 1;
+        post(&WorkerEvent::Ready {
+            simd: cfg!(target_feature = "simd128"),
+            relaxed_simd: cfg!(target_feature = "relaxed-simd"),
+            threads: u32::try_from(threads).unwrap_or(1),
+        });
+        run(inbox).await;
     });
 }
 

@@ -53,6 +53,7 @@ pub fn stats() -> Html {
                     (true, false) => t.on.to_string(),
                     _ => t.off.to_string(),
                 }) }
+                <dt>{ t.threads }</dt><dd data-testid="threads">{ s.threads }</dd>
             </dl>
         </div>
     }

@@ -187,38 +187,15 @@ impl QMatrix {
                 kernel(w, row_bytes, &x.row(i), o);
             }
         };
-        let tiles = self.rows.div_ceil(tile);
         if m == 1 {
             // One activation row: tiles are contiguous in `out`.
-            let out = &mut out[..self.rows];
-            if parallel(tiles) {
-                #[cfg(not(target_arch = "wasm32"))]
-                {
-                    use rayon::prelude::*;
-                    out.par_chunks_mut(tile)
-                        .enumerate()
-                        .for_each(|(t, o)| run_tile(t, o));
-                }
-            } else {
-                out.chunks_mut(tile).enumerate().for_each(|(t, o)| run_tile(t, o));
-            }
+            crate::pool::for_each_chunk(&mut out[..self.rows], tile, &run_tile);
             return;
         }
         // Each tile writes its own buffer (`m` rows of `tile` outputs), copied into place after.
+        let tiles = self.rows.div_ceil(tile);
         let mut buf = vec![0f32; tiles * m * tile];
-        if parallel(tiles) {
-            #[cfg(not(target_arch = "wasm32"))]
-            {
-                use rayon::prelude::*;
-                buf.par_chunks_mut(m * tile)
-                    .enumerate()
-                    .for_each(|(t, o)| run_tile(t, o));
-            }
-        } else {
-            buf.chunks_mut(m * tile)
-                .enumerate()
-                .for_each(|(t, o)| run_tile(t, o));
-        }
+        crate::pool::for_each_chunk(&mut buf, m * tile, &run_tile);
         for t in 0..tiles {
             let r0 = t * tile;
             let n = tile.min(self.rows - r0);
@@ -227,19 +204,6 @@ impl QMatrix {
                 out[i * self.rows + r0..i * self.rows + r0 + n].copy_from_slice(&buf[src..src + n]);
             }
         }
-    }
-}
-
-/// Whether to spread `tiles` over the thread pool (never in wasm, which has one thread here).
-fn parallel(tiles: usize) -> bool {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        tiles > 1 && rayon::current_num_threads() > 1
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        let _ = tiles;
-        false
     }
 }
 
