@@ -91,16 +91,19 @@ async function one(base, engine, model, threads) {
         const isolatedPage = await page.evaluate(() => window.bench.isolated());
         if (threads > 1 && !isolatedPage) throw new Error(`${base} is not cross-origin isolated`);
         const t0 = Date.now();
+        let timer;
         const result = await Promise.race([
             page.evaluate(
                 ([engine, opts]) => window.bench[engine](opts),
                 [engine, {model, runs, tokens, prompt, threads}],
             ),
-            new Promise((_, reject) => setTimeout(
-                () => reject(new Error(`${engine} on ${model} (${threads} threads) took over ${TIMEOUT_MIN} min`)),
-                TIMEOUT_MIN * 60_000,
-            )),
-        ]);
+            new Promise((_, reject) => {
+                timer = setTimeout(
+                    () => reject(new Error(`${engine} on ${model} (${threads} threads) took over ${TIMEOUT_MIN} min`)),
+                    TIMEOUT_MIN * 60_000,
+                );
+            }),
+        ]).finally(() => clearTimeout(timer));
         console.error(`  ${engine} ${model.split("/").pop()} ${threads} thread(s): ${((Date.now() - t0) / 1000).toFixed(0)} s`);
         // wllama's wasm memory is not read: its Emscripten heap is not reachable from the page,
         // and evaluating in its workers hangs on a pthread blocked in `Atomics.wait`.
