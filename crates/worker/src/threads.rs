@@ -91,15 +91,11 @@ async fn start_workers(n: usize) -> Result<(), JsValue> {
         ready.push(said);
     }
     let all = Promise::all(&ready.iter().collect::<Array>());
-    let timeout = Promise::new(&mut |_, reject| {
-        let reason = JsValue::from_str("the helper threads did not start in time");
-        let late = Closure::once_into_js(move || {
-            let _ = reject.call1(&JsValue::NULL, &reason);
-        });
-        let _ = js::scope()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(late.unchecked_ref(), READY_TIMEOUT_MS);
-    });
-    let first = JsFuture::from(Promise::race(&Array::of2(&all, &timeout))).await?;
+    // `js::timeout` resolves with `undefined`; `Promise.all` with the helpers' answers.
+    let first = JsFuture::from(Promise::race(&Array::of2(&all, &js::timeout(READY_TIMEOUT_MS)))).await?;
+    if first.is_undefined() {
+        return Err(JsValue::from_str("the helper threads did not start in time"));
+    }
     // Each worker answers "ready", or an error text if instantiating failed.
     for answer in Array::from(&first).iter() {
         let text = answer
