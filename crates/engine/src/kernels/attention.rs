@@ -7,7 +7,6 @@
 
 use half::f16;
 
-use super::f16_to_f32;
 use super::ops::{dot8, round_f16, softmax};
 
 /// Positions per page of the cache.
@@ -127,11 +126,14 @@ pub struct AttentionScratch {
     acc: Vec<f32>,
 }
 
-/// Widens f16 bits into `out` (see [`f16_to_f32`]).
+/// Widens f16 bits into `out` (see [`super::f16_to_f32`]).
 #[inline(always)]
 fn widen(bits: &[u16], out: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    super::wasm::widen_f16(bits, out);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     for (o, &b) in out.iter_mut().zip(bits) {
-        *o = f16_to_f32(b);
+        *o = super::f16_to_f32(b);
     }
 }
 

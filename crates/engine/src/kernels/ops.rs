@@ -95,6 +95,10 @@ pub fn rope(x: &mut [f32], heads: usize, head_dim: usize, pos: usize, cos: &[f32
 /// exact and only the additions round.
 #[inline]
 pub fn dot8(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if a.len() == b.len() && a.len().is_multiple_of(8) {
+        return super::wasm::dot8(a, b);
+    }
     let mut acc = [0f32; 8];
     let chunks = a.len() / 8;
     for c in 0..chunks {

@@ -171,3 +171,53 @@ fn matmul_of_many_rows_equals_the_definition() {
         }
     }
 }
+
+/// The kernels widen four block scales at once; that must be the scalar widening for every
+/// f16 (subnormals, infinities and NaNs included).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[test]
+fn vector_f16_widening_equals_the_scalar_one_for_every_f16() {
+    use std::arch::wasm32::*;
+    for h in (0..=u16::MAX).step_by(4) {
+        let hs = [h, h + 1, h + 2, h + 3];
+        let v = wasm::f16x4_to_f32x4(u32x4(hs[0].into(), hs[1].into(), hs[2].into(), hs[3].into()));
+        let got = [
+            f32x4_extract_lane::<0>(v),
+            f32x4_extract_lane::<1>(v),
+            f32x4_extract_lane::<2>(v),
+            f32x4_extract_lane::<3>(v),
+        ];
+        for (g, &h) in got.iter().zip(&hs) {
+            assert_eq!(g.to_bits(), f16_to_f32(h).to_bits(), "f16 bits {h:#06x}");
+        }
+    }
+}
+
+/// The attention widens its cache with the vector routine: every length, every bit pattern.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[test]
+fn vector_slice_widening_equals_the_scalar_one() {
+    let bits: Vec<u16> = (0..=u16::MAX).rev().collect();
+    for n in [0, 1, 7, 8, 9, 64, 65, bits.len()] {
+        let mut out = vec![0f32; n];
+        wasm::widen_f16(&bits[..n], &mut out);
+        for (o, &h) in out.iter().zip(&bits) {
+            assert_eq!(o.to_bits(), f16_to_f32(h).to_bits(), "n={n} bits {h:#06x}");
+        }
+    }
+}
+
+/// The attention's scores use the vector `dot8` in wasm: same eight lanes, same sums.
+#[test]
+fn dot8_equals_its_eight_lane_definition() {
+    for n in [8, 64, 72] {
+        let a = random(n, 40 + n as u64, 3.0);
+        let b = random(n, 50 + n as u64, 3.0);
+        let mut acc = [0f32; 8];
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            acc[i % 8] += x * y;
+        }
+        let want = hsum8(acc) + 0.0;
+        assert_eq!(ops::dot8(&a, &b).to_bits(), want.to_bits(), "n={n}");
+    }
+}

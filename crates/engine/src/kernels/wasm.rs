@@ -191,6 +191,182 @@ fn dot_n<const TY: u8, const N: usize>(row: &[u8], xs: &[QRow<'_>; N]) -> [f32; 
     finish(acc_lo, acc_hi, summs)
 }
 
+/// Walks the `nb` blocks of a weight row (`bb` bytes each, `nb` taken from the activations)
+/// for `N` activation rows: calls `body(b, block, dd)` in block order, where `dd[r]` is the
+/// definition's `d_w * d_x` for row `r`, splatted; returns the `_1` types' offset sums
+/// (`min`), added in block order as the definition does.
+///
+/// Why in groups of four: converting a block's f16 scale (and minimum) one at a time costs
+/// about as many instructions as the block's integer work. Here four blocks' scales are read
+/// into one vector, widened together ([`f16x4_to_f32x4`], exact) and multiplied by four
+/// activation scales at once; each product is the same rounded f32 as the scalar one.
+///
+/// Only the relaxed kernels use it: in the plain simd128 kernels, whose blocks need more
+/// registers (four widened weight vectors), V8 spilled and they measured about 10% slower
+/// (Q8_0 and Q4_1, one and four activation rows), while the relaxed Q4_1 kernel gained ~25%.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+pub(crate) fn for_blocks<const N: usize>(
+    row: &[u8],
+    bb: usize,
+    min: bool,
+    xs: &[QRow<'_>; N],
+    mut body: impl FnMut(usize, &[u8], [v128; N]),
+) -> [f32; N] {
+    let nb = xs[0].d.len();
+    assert!(row.len() >= nb * bb);
+    for x in xs {
+        assert!(x.d.len() == nb && x.s.len() == nb);
+    }
+    let mut summs = [0f32; N];
+    let mut b = 0;
+    while b + 4 <= nb {
+        // SAFETY: blocks `b..b + 4` lie within `row` (checked above); each block starts with
+        // its f16 scale and, for `_1` types, its f16 minimum.
+        let (dw, mw) = unsafe {
+            let p = row.as_ptr().add(b * bb);
+            let mw = if min {
+                f16x4_strided(p.add(2), bb)
+            } else {
+                f32x4_splat(0.0)
+            };
+            (f16x4_strided(p, bb), mw)
+        };
+        let mut dd = [f32x4_splat(0.0); N];
+        let mut ms = [f32x4_splat(0.0); N];
+        for r in 0..N {
+            // SAFETY: every activation row holds `nb` scales and sums (checked above).
+            let (xd, xsum) = unsafe {
+                (
+                    v128_load(xs[r].d.as_ptr().add(b) as *const v128),
+                    v128_load(xs[r].s.as_ptr().add(b) as *const v128),
+                )
+            };
+            dd[r] = f32x4_mul(dw, xd);
+            ms[r] = f32x4_mul(mw, xsum);
+        }
+        for k in 0..4 {
+            // SAFETY: `b + k < nb`, so the block lies within `row`.
+            let blk = unsafe { row.get_unchecked((b + k) * bb..(b + k + 1) * bb) };
+            body(b + k, blk, dd.map(|v| splat_lane(v, k)));
+            if min {
+                for r in 0..N {
+                    summs[r] += lane(ms[r], k);
+                }
+            }
+        }
+        b += 4;
+    }
+    while b < nb {
+        // SAFETY: `b < nb`, so the block lies within `row`.
+        let blk = unsafe { row.get_unchecked(b * bb..(b + 1) * bb) };
+        let dw = f16_at(blk, 0);
+        body(b, blk, std::array::from_fn(|r| f32x4_splat(dw * xs[r].d[b])));
+        if min {
+            let mw = f16_at(blk, 2);
+            for r in 0..N {
+                summs[r] += mw * xs[r].s[b];
+            }
+        }
+        b += 1;
+    }
+    summs
+}
+
+/// Lane `k` (0..4) of `v` in every lane.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn splat_lane(v: v128, k: usize) -> v128 {
+    match k {
+        0 => i32x4_shuffle::<0, 0, 0, 0>(v, v),
+        1 => i32x4_shuffle::<1, 1, 1, 1>(v, v),
+        2 => i32x4_shuffle::<2, 2, 2, 2>(v, v),
+        _ => i32x4_shuffle::<3, 3, 3, 3>(v, v),
+    }
+}
+
+/// Lane `k` (0..4) of `v`.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn lane(v: v128, k: usize) -> f32 {
+    match k {
+        0 => f32x4_extract_lane::<0>(v),
+        1 => f32x4_extract_lane::<1>(v),
+        2 => f32x4_extract_lane::<2>(v),
+        _ => f32x4_extract_lane::<3>(v),
+    }
+}
+
+/// The f16 values at `p`, `p + stride`, `p + 2 * stride` and `p + 3 * stride`, widened.
+///
+/// # Safety
+/// The four two-byte reads must be in bounds.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+unsafe fn f16x4_strided(p: *const u8, stride: usize) -> v128 {
+    // SAFETY: the caller guarantees the reads are in bounds; they may be unaligned.
+    let h = |k: usize| unsafe { u32::from(std::ptr::read_unaligned(p.add(k * stride) as *const u16)) };
+    f16x4_to_f32x4(u32x4(h(0), h(1), h(2), h(3)))
+}
+
+/// [`super::ops::dot8`] for equal lengths that are a multiple of 8: lanes 0..4 and 4..8 of
+/// the eight accumulators are two f32x4, so every lane sees the same products and sums.
+#[cfg(target_feature = "simd128")]
+pub(crate) fn dot8(a: &[f32], b: &[f32]) -> f32 {
+    assert!(a.len() == b.len() && a.len().is_multiple_of(8));
+    let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    for (a, b) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        // SAFETY: each chunk holds eight f32.
+        unsafe {
+            let (pa, pb) = (a.as_ptr() as *const v128, b.as_ptr() as *const v128);
+            lo = f32x4_add(lo, f32x4_mul(v128_load(pa), v128_load(pb)));
+            hi = f32x4_add(hi, f32x4_mul(v128_load(pa.add(1)), v128_load(pb.add(1))));
+        }
+    }
+    finish([lo], [hi], [0.0])[0]
+}
+
+/// [`super::f16_to_f32`] over a slice: eight values per step (the attention widens every
+/// cached key and value it reads, about two million per token at a 170-token context).
+#[cfg(target_feature = "simd128")]
+pub(crate) fn widen_f16(bits: &[u16], out: &mut [f32]) {
+    let n = bits.len().min(out.len());
+    let (bits, out) = (&bits[..n], &mut out[..n]);
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: `i + 8 <= n` and both slices hold `n` elements.
+        unsafe {
+            let h = v128_load(bits.as_ptr().add(i) as *const v128);
+            let o = out.as_mut_ptr().add(i) as *mut v128;
+            v128_store(o, f16x4_to_f32x4(u32x4_extend_low_u16x8(h)));
+            v128_store(o.add(1), f16x4_to_f32x4(u32x4_extend_high_u16x8(h)));
+        }
+        i += 8;
+    }
+    for (o, &b) in out[i..].iter_mut().zip(&bits[i..]) {
+        *o = super::f16_to_f32(b);
+    }
+}
+
+/// [`super::f16_to_f32`] on four lanes (each holding f16 bits in its low half): the same
+/// exact widening, with infinities and NaNs selected instead of branched to.
+#[cfg(target_feature = "simd128")]
+#[inline(always)]
+pub(crate) fn f16x4_to_f32x4(h: v128) -> v128 {
+    let sign = i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16);
+    let mag = v128_and(h, u32x4_splat(0x7fff));
+    let normal = f32x4_mul(i32x4_shl(mag, 13), f32x4_splat(f32::from_bits(0x7780_0000)));
+    let man = v128_and(mag, u32x4_splat(0x3ff));
+    let quiet = v128_bitselect(
+        u32x4_splat(0x7f80_0000),
+        u32x4_splat(0x7fc0_0000),
+        i32x4_eq(man, u32x4_splat(0)),
+    );
+    let special = v128_or(quiet, i32x4_shl(man, 13));
+    let is_special = i32x4_gt(mag, u32x4_splat(0x7bff));
+    v128_or(v128_bitselect(special, normal, is_special), sign)
+}
+
 /// The definition's last steps for `N` rows: the eight lane accumulators (`lo` holds lanes
 /// 0..4, `hi` 4..8) summed in the fixed tree, plus the `_1` types' offset term.
 #[cfg(target_feature = "simd128")]
@@ -228,7 +404,7 @@ pub(crate) fn finish<const N: usize>(lo: [v128; N], hi: [v128; N], summs: [f32; 
 mod relaxed {
     use std::arch::wasm32::*;
 
-    use super::super::{f16_at, QRow, RowsKernel, WeightType, BLOCK};
+    use super::super::{QRow, RowsKernel, WeightType, BLOCK};
 
     pub(super) fn rows_kernel(ty: WeightType) -> Option<RowsKernel> {
         fn rows<const TY: u8>(w: &[u8], row_bytes: usize, x: &QRow<'_>, out: &mut [f32]) {
@@ -280,9 +456,8 @@ mod relaxed {
         };
         debug_assert_eq!(bb, ty.block_bytes());
         let nb = xs[0].d.len();
-        assert!(row.len() >= nb * bb);
         for x in xs {
-            assert!(x.d.len() == nb && x.qs.len() >= nb * BLOCK && x.s.len() >= nb);
+            assert!(x.qs.len() >= nb * BLOCK);
             assert!(offset == 0 || x.lane_sums.len() >= nb * 8);
         }
         let low = u8x16_splat(0x0f);
@@ -290,11 +465,9 @@ mod relaxed {
         let zero = i32x4_splat(0);
         let mut acc_lo = [f32x4_splat(0.0); N];
         let mut acc_hi = [f32x4_splat(0.0); N];
-        let mut summs = [0f32; N];
-        for b in 0..nb {
-            // SAFETY: checked above: `row` holds `nb` blocks; the 16-byte load at `at` ends
-            // within the block for every layout here.
-            let blk = unsafe { row.get_unchecked(b * bb..(b + 1) * bb) };
+        let summs = super::for_blocks::<N>(row, bb, ty.has_min(), xs, |b, blk, dd| {
+            debug_assert_eq!(blk.len(), bb);
+            // SAFETY: the 16-byte load at `at` ends within the block for every layout here.
             let raw = unsafe { v128_load(blk.as_ptr().add(at) as *const v128) };
             let (mut w0, mut w1) = (v128_and(raw, low), u8x16_shr(raw, 4));
             if TY >= 2 {
@@ -302,20 +475,13 @@ mod relaxed {
                 w0 = v128_or(w0, high_bits16(qh as u16));
                 w1 = v128_or(w1, high_bits16((qh >> 16) as u16));
             }
-            let dw = f16_at(blk, 0);
-            let mw = if TY == 1 || TY == 3 { f16_at(blk, 2) } else { 0.0 };
             for r in 0..N {
                 let x = &xs[r];
-                // SAFETY: every activation row holds `nb * 32` values, `nb` scales and sums
-                // and (for `_0` types) `nb * 8` lane sums (checked above); `b < nb`.
-                let (q0, q1, xd, xs) = unsafe {
+                // SAFETY: every activation row holds `nb * 32` values and (for `_0` types)
+                // `nb * 8` lane sums (checked above); `b < nb`.
+                let (q0, q1) = unsafe {
                     let p = x.qs.as_ptr().add(b * BLOCK) as *const v128;
-                    (
-                        v128_load(p),
-                        v128_load(p.add(1)),
-                        *x.d.get_unchecked(b),
-                        *x.s.get_unchecked(b),
-                    )
+                    (v128_load(p), v128_load(p.add(1)))
                 };
                 let mut l0 = i32x4_relaxed_dot_i8x16_i7x16_add(q0, w0, zero);
                 let mut l1 = i32x4_relaxed_dot_i8x16_i7x16_add(q1, w1, zero);
@@ -328,14 +494,10 @@ mod relaxed {
                     l0 = i32x4_sub(l0, i32x4_mul(off, s0));
                     l1 = i32x4_sub(l1, i32x4_mul(off, s1));
                 }
-                let dd = f32x4_splat(dw * xd);
-                acc_lo[r] = f32x4_add(acc_lo[r], f32x4_mul(dd, f32x4_convert_i32x4(l0)));
-                acc_hi[r] = f32x4_add(acc_hi[r], f32x4_mul(dd, f32x4_convert_i32x4(l1)));
-                if TY == 1 || TY == 3 {
-                    summs[r] += mw * xs;
-                }
+                acc_lo[r] = f32x4_add(acc_lo[r], f32x4_mul(dd[r], f32x4_convert_i32x4(l0)));
+                acc_hi[r] = f32x4_add(acc_hi[r], f32x4_mul(dd[r], f32x4_convert_i32x4(l1)));
             }
-        }
+        });
         super::finish(acc_lo, acc_hi, summs)
     }
 }
