@@ -103,7 +103,7 @@ fn unpack<const TY: u8>(blk: &[u8]) -> (v128, v128) {
         debug_assert!(at + 16 <= blk.len());
         // SAFETY: `at + 16 <= blk.len()` for every 4-bit layout.
         let raw = pair_order(unsafe { v128_load(blk.as_ptr().add(at) as *const v128) });
-        (v128_and(raw, low), u8x16_shr(raw, 4))
+        (v128_and(raw, low), v128_and(u16x8_shr(raw, 4), low))
     };
     match TY {
         0 => {
@@ -469,7 +469,7 @@ mod relaxed {
             debug_assert_eq!(blk.len(), bb);
             // SAFETY: the 16-byte load at `at` ends within the block for every layout here.
             let raw = unsafe { v128_load(blk.as_ptr().add(at) as *const v128) };
-            let (mut w0, mut w1) = (v128_and(raw, low), u8x16_shr(raw, 4));
+            let (mut w0, mut w1) = (v128_and(raw, low), v128_and(u16x8_shr(raw, 4), low));
             if TY >= 2 {
                 let qh = u32::from_le_bytes([blk[at - 4], blk[at - 3], blk[at - 2], blk[at - 1]]);
                 w0 = v128_or(w0, high_bits16(qh as u16));
