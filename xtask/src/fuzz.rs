@@ -51,18 +51,15 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             .with_context(|| format!("{s:?} is not a number of seconds"))?,
         None => 60,
     };
-    if !util::prints("rustup", &["toolchain", "list"], "nightly") {
-        util::run(
-            "rustup",
-            &["toolchain", "install", "nightly", "--profile", "minimal"],
-        )?;
-    }
+    // The same pinned nightly as the threaded worker build, so a machine needs only one.
+    setup::nightly()?;
+    let toolchain = format!("+{}", setup::NIGHTLY);
     let bin = setup::tools_bin(root).join("cargo-fuzz");
     if !util::prints(util::s(&bin), &["--version"], CARGO_FUZZ_VERSION) {
         util::run(
             "cargo",
             &[
-                "+nightly",
+                &toolchain,
                 "install",
                 "--locked",
                 "--root",
@@ -85,7 +82,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             .current_dir(&dir)
             .env("PATH", setup::tool_path(root))
             .args([
-                "+nightly",
+                &toolchain,
                 "fuzz",
                 "run",
                 target,
