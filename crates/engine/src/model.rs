@@ -373,8 +373,11 @@ pub fn estimate_memory(gguf: &Gguf, dims: &Dims, context: usize, options: &LoadO
     }
     let f = 4u64;
     let (ctx, chunk) = (context as u64, PREFILL_CHUNK as u64);
-    // Keys and values are cached as f16 (`KvCache`), two bytes each.
-    let kv = dims.layers as u64 * 2 * (dims.kv_heads * dims.head_dim) as u64 * ctx * 2;
+    let kv = dims.layers as u64
+        * 2
+        * (dims.kv_heads * dims.head_dim) as u64
+        * ctx
+        * crate::kernels::attention::BYTES_PER_VALUE as u64;
     let rope = ctx * dims.head_dim as u64 * f;
     let activations =
         chunk * (dims.vocab as u64 + 3 * dims.feed_forward as u64 + 8 * dims.embedding as u64) * f

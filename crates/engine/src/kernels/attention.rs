@@ -12,6 +12,9 @@ use super::ops::{dot8, round_f16, softmax};
 /// Positions per page of the cache.
 const PAGE: usize = 64;
 
+/// Bytes per cached key or value (f16); memory estimates use it too.
+pub const BYTES_PER_VALUE: usize = 2;
+
 /// Keys and values of past positions for one layer, in pages of [`PAGE`] positions allocated
 /// as the context fills: appending never moves what is already cached, and memory follows the
 /// tokens actually used rather than the whole context (a tab's memory never shrinks, so
@@ -57,12 +60,12 @@ impl KvCache {
 
     /// Bytes held (pages allocated so far).
     pub fn bytes(&self) -> usize {
-        (self.k.len() + self.v.len()) * self.page_len() * 2
+        (self.k.len() + self.v.len()) * self.page_len() * BYTES_PER_VALUE
     }
 
     /// Bytes the cache holds once all `capacity` positions are used.
     pub fn full_bytes(&self) -> usize {
-        2 * self.heads * self.capacity * self.head_dim * 2
+        2 * self.heads * self.capacity * self.head_dim * BYTES_PER_VALUE
     }
 
     fn page_len(&self) -> usize {
