@@ -10,7 +10,7 @@
 //! | `short-length` | `Content-Length` of half the file and only that half: a complete-looking but truncated file |
 //! | `long-length` | `Content-Length` 1000 bytes larger than the file, the whole file, then the connection closes |
 //! | `stall` | 1 MiB of the file, then nothing (the connection stays open for 60 s) |
-//! | `huge` | a llama model of about 2.5 GiB that exists only as a header (`<file>` is ignored); HEAD and Range requests work, a full GET is refused with 403 so a test notices it |
+//! | `huge` | a llama model of about 3.2 GiB that exists only as a header (`<file>` is ignored); HEAD and Range requests work, a full GET is refused with 403 so a test notices it |
 //!
 //! `/faults/log` lists every fault request so far as JSON (`method`, `target`, `range`), so a
 //! test can see what the browser asked for (a resume, a HEAD, no full download).
@@ -27,11 +27,12 @@ use crate::server::{self, Req};
 fn huge() -> &'static (Vec<u8>, u64) {
     static HUGE: OnceLock<(Vec<u8>, u64)> = OnceLock::new();
     HUGE.get_or_init(|| {
-        // Llama-2-7B widths with 12 blocks in Q8_0: a file that fits the 3.5 GiB budget alone
-        // but not together with what running it needs.
+        // Llama-2-7B widths with 16 blocks in Q8_0: a 3.2 GiB file that fits the 3.5 GiB budget
+        // alone, so the worker reads its header, but not with its key/value cache at 2048
+        // tokens (0.5 GiB) added. The test for this is `huge_fixture_fits_alone_but_not_running`.
         let cfg = omp_engine::fixtures::TinyConfig {
             weight_type: "Q8_0",
-            layers: 12,
+            layers: 16,
             embedding: 4096,
             heads: 32,
             kv_heads: 32,
@@ -177,4 +178,26 @@ fn respond_huge(out: &mut TcpStream, req: &Req, extra: &str) -> std::io::Result<
         body[..(stop - start) as usize].copy_from_slice(&header[start as usize..stop as usize]);
     }
     out.write_all(&body)
+}
+
+#[cfg(test)]
+mod tests {
+    use omp_engine::gguf::Gguf;
+    use omp_engine::WASM32_MODEL_BUDGET_BYTES as BUDGET;
+
+    /// The `huge` fault tests the refusal after the header was read: the file alone must pass
+    /// the size check made from HEAD, and the engine's estimate at the app's default context
+    /// must then push it over the budget.
+    #[test]
+    fn huge_fixture_fits_alone_but_not_running() {
+        let (header, len) = super::huge();
+        assert!(*len < BUDGET, "the file alone ({len} bytes) fits");
+        let gguf = Gguf::parse_prefix(header, *len).unwrap();
+        let info = omp_engine::inspect(&gguf, &omp_engine::protocol::LoadOptions::default()).unwrap();
+        assert!(
+            len + info.memory.total_bytes > BUDGET,
+            "file {len} + running {} exceeds {BUDGET}",
+            info.memory.total_bytes
+        );
+    }
 }

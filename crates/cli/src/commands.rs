@@ -165,9 +165,10 @@ fn cmd_inspect(path: &str, load: &LoadArgs, metadata: bool, json: bool) -> Resul
     let m = &info.memory;
     writeln!(
         out,
-        "memory estimate: {} = weights {} + KV cache {} + scratch {}",
-        mib(m.total_bytes),
-        mib(m.weights_bytes),
+        "memory estimate: {} = file {} + copied weights {} + KV cache {} + scratch {}",
+        mib(info.file_bytes + m.total_bytes),
+        mib(info.file_bytes),
+        mib(m.copied_weights_bytes),
         mib(m.kv_cache_bytes),
         mib(m.scratch_bytes)
     )?;

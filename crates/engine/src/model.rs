@@ -344,31 +344,27 @@ pub fn inspect(gguf: &Gguf, options: &LoadOptions) -> Result<ModelInfo> {
     })
 }
 
-/// Bytes the engine holds for a model at `context` tokens: weights as held in memory (floats
-/// expanded to f32 for matrix products, conversions applied), the key/value cache, rotary
-/// tables and the largest activations of a prefill chunk.
+/// Bytes the engine needs for a model at `context` tokens, beyond the file itself (which it
+/// holds, because matrices kept in their stored type are read in place from it): weights
+/// copied out of the file (conversions, and norm vectors widened to f32), the key/value cache,
+/// rotary tables, the largest activations of a prefill chunk, and the transient buffers of the
+/// largest conversion.
 pub fn estimate_memory(gguf: &Gguf, dims: &Dims, context: usize, options: &LoadOptions) -> MemoryEstimate {
-    let mut weights = 0u64;
+    let mut copied = 0u64;
+    // Converting a matrix goes through a copy of its bytes and an f32 expansion (see
+    // `weights::requantize`); the largest of these is the load's transient peak.
+    let mut conversion = 0u64;
     for t in &gguf.tensors {
-        let is_embd = t.name == "token_embd.weight";
-        let matrix = t.dims.len() >= 2 && !is_embd;
-        weights += if !t.ty.is_quantized() && (matrix || t.dims.len() == 1) {
-            // Float matrices and vectors are expanded to f32.
-            t.elements() * 4
-        } else if matrix {
-            converted_type(t.ty, options.convert)
-                .bytes_for(t.elements())
-                .unwrap_or(t.n_bytes)
-        } else {
-            t.n_bytes
-        };
-    }
-    // A tied output matrix of a float embedding is expanded to f32 for the final product.
-    if gguf.tensor("output.weight").is_none() {
-        if let Some(e) = gguf.tensor("token_embd.weight") {
-            if !e.ty.is_quantized() {
-                weights += e.elements() * 4;
+        match t.dims.len() {
+            1 => copied += t.elements() * 4,
+            2 => {
+                let target = converted_type(t.ty, options.convert);
+                if target != t.ty {
+                    copied += target.bytes_for(t.elements()).unwrap_or(t.n_bytes);
+                    conversion = conversion.max(t.n_bytes + t.elements() * 4);
+                }
             }
+            _ => {}
         }
     }
     let f = 4u64;
@@ -383,12 +379,12 @@ pub fn estimate_memory(gguf: &Gguf, dims: &Dims, context: usize, options: &LoadO
         chunk * (dims.vocab as u64 + 3 * dims.feed_forward as u64 + 8 * dims.embedding as u64) * f
             + 3 * (dims.heads as u64) * chunk.max(1) * ctx * f
             + 2 * (dims.heads * dims.head_dim) as u64 * ctx * f;
-    let scratch = rope + activations;
+    let scratch = rope + activations.max(conversion);
     MemoryEstimate {
-        weights_bytes: weights,
+        copied_weights_bytes: copied,
         kv_cache_bytes: kv,
         scratch_bytes: scratch,
-        total_bytes: weights + kv + scratch,
+        total_bytes: copied + kv + scratch,
         context: context as u32,
     }
 }

@@ -138,7 +138,7 @@ fn load_time_conversion_changes_slow_types_only() {
     let mut conv = load(&cfg, &opts);
     assert_eq!(conv.info().convert, "q8_0");
     assert_eq!(conv.info().converted_tensors, 7 * cfg.layers);
-    assert!(conv.info().memory.weights_bytes > plain.info().memory.weights_bytes);
+    assert!(conv.info().memory.copied_weights_bytes > plain.info().memory.copied_weights_bytes);
     let p = prompt(&conv);
     let (ids, _, _) = run(&mut conv, &p, &SamplingParams::greedy(4));
     assert!(!ids.is_empty());
@@ -315,10 +315,47 @@ fn memory_estimate_counts_weights_and_cache() {
     let mem = m.info().memory;
     assert_eq!(
         mem.total_bytes,
-        mem.weights_bytes + mem.kv_cache_bytes + mem.scratch_bytes
+        mem.copied_weights_bytes + mem.kv_cache_bytes + mem.scratch_bytes
     );
     // 2 layers * (k + v) * 2 kv heads * 16 wide * 256 positions * 2 bytes: the cache is f16
     // (the estimate once counted 4 bytes, twice what the cache holds).
     assert_eq!(mem.kv_cache_bytes, 2 * 2 * 2 * 16 * 256 * 2);
-    assert!(mem.weights_bytes > 0);
+    assert!(
+        mem.copied_weights_bytes > 0,
+        "the norm vectors are widened to f32"
+    );
+}
+
+/// Regression: the estimate counted every quantized matrix as held beside the file, although
+/// matrices kept in their stored type are read in place from it. Adding the file's size gave
+/// about 254 MiB for the bundled 94 MiB model, and a model that fits a tab could be refused.
+#[test]
+fn memory_estimate_counts_only_the_weights_a_load_copies() {
+    for (ty, convert) in [
+        ("Q4_1", ConvertMode::None),
+        ("Q4_1", ConvertMode::Q8_0),
+        ("Q8_0", ConvertMode::None),
+        ("Q8_0", ConvertMode::Q4_0),
+        ("F16", ConvertMode::None),
+    ] {
+        let cfg = TinyConfig {
+            weight_type: ty,
+            ..TinyConfig::default()
+        };
+        let m = Model::load(
+            tiny_llama(&cfg).to_bytes(),
+            &LoadOptions {
+                convert,
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap();
+        // Norm vectors: two per block and the output norm, as f32.
+        let norms = (2 * cfg.layers as usize + 1) * cfg.embedding as usize * 4;
+        assert_eq!(
+            m.info().memory.copied_weights_bytes as usize,
+            m.copied_weight_bytes() + norms,
+            "{ty} converted with {convert:?}"
+        );
+    }
 }

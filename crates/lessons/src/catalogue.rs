@@ -175,25 +175,27 @@ impl ModelEntry {
         }
     }
 
-    /// Bytes the weights take once loaded: types without a kernel (K-quants, floats) become
-    /// Q8_0, and with `convert` so do Q4_1 and Q5_x.
-    pub fn weight_bytes(&self, convert: bool) -> u64 {
+    /// Bytes of weights copied out of the file at load: none when the type has a kernel (the
+    /// matrices are read in place from the file), a Q8_0 copy for types without one (K-quants,
+    /// floats), and with `convert` for Q4_1 and Q5_x too.
+    pub fn copied_weight_bytes(&self, convert: bool) -> u64 {
         let q = self.quantization.to_ascii_uppercase();
         let has_kernel = matches!(q.as_str(), "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1" | "Q8_0");
         let slow = matches!(q.as_str(), "Q4_1" | "Q5_0" | "Q5_1");
         if has_kernel && !(convert && slow) {
-            self.bytes
+            0
         } else {
             (self.bytes as f64 * 8.5 / bits_per_weight(&q)) as u64
         }
     }
 
     /// Peak memory while loading and running at [`ESTIMATE_CONTEXT`] tokens: the downloaded
-    /// file (held while the model is built), the weights, the f16 key/value cache and scratch.
+    /// file (held while the model runs; weights kept as stored are read from it), weights
+    /// copied out of it, the f16 key/value cache and scratch.
     pub fn estimate_bytes(&self, convert: bool) -> u64 {
         let kv = self.dims.layers * 2 * self.dims.kv_width * ESTIMATE_CONTEXT * 2;
         let scratch = 32 * self.dims.vocab * 4 + (48 << 20);
-        self.bytes + self.weight_bytes(convert) + kv + scratch
+        self.bytes + self.copied_weight_bytes(convert) + kv + scratch
     }
 
     /// The browser-fit verdict.
@@ -340,10 +342,11 @@ mod tests {
         );
         let olmo = find("olmo-2-7b-instruct-q4_k_m").unwrap();
         assert!(olmo.openness.fully_open());
-        // K-quants are held as Q8_0; conversion grows Q4_1 but not Q8_0.
+        // K-quants are copied as Q8_0; types with a kernel are read in place unless converted.
         let s = find("smollm2-1.7b-instruct-q4_k_m").unwrap();
-        assert!(s.weight_bytes(false) > s.bytes);
-        assert!(d.weight_bytes(true) > d.weight_bytes(false));
+        assert!(s.copied_weight_bytes(false) > s.bytes);
+        assert_eq!(d.copied_weight_bytes(false), 0);
+        assert!(d.copied_weight_bytes(true) > d.bytes);
         assert!(all_tasks().contains(&"code".to_string()));
     }
 }

@@ -35,8 +35,11 @@ fn estimate_is_close_to_the_engines_for_the_bundled_model() {
         let engine = (info.memory.total_bytes + info.file_bytes) as f64;
         let ours = d.estimate_bytes(convert) as f64;
         let ratio = ours / engine;
+        // With conversion the catalogue assumes every matrix becomes Q8_0; this file's
+        // embedding is Q8_0 already, so the catalogue may be higher, never much lower.
+        let allowed = if convert { 0.95..1.4 } else { 0.8..1.25 };
         assert!(
-            (0.8..1.25).contains(&ratio),
+            allowed.contains(&ratio),
             "convert={convert}: catalogue {ours} vs engine {engine}"
         );
     }

@@ -117,16 +117,17 @@ pub struct ModelInfo {
     pub license: Option<String>,
 }
 
-/// Bytes a model needs while running.
+/// Bytes a model needs while running, beyond its file. The engine holds the file, and weights
+/// kept in their stored type are read in place from it, so those cost nothing more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct MemoryEstimate {
-    /// Weights as held in memory (after any conversion).
-    pub weights_bytes: u64,
+    /// Weights copied out of the file: matrices converted at load, norm vectors as f32.
+    pub copied_weights_bytes: u64,
     /// Key/value cache at the given context.
     pub kv_cache_bytes: u64,
     /// Activations and scratch buffers.
     pub scratch_bytes: u64,
-    /// Sum of the above.
+    /// Sum of the above: add the file's size for the whole.
     pub total_bytes: u64,
     /// Context the estimate is for.
     pub context: u32,

@@ -30,10 +30,12 @@ pub fn stats() -> Html {
         row(
             t.model_memory,
             format!(
-                "{} ({} {}, {} {}, {} {} tokens)",
-                fmt_bytes(m.memory.total_bytes),
+                "{} ({} {}, {} {}, {} {}, {} {} tokens)",
+                fmt_bytes(m.file_bytes + m.memory.total_bytes),
+                t.file,
+                fmt_bytes(m.file_bytes),
                 t.weights,
-                fmt_bytes(m.memory.weights_bytes),
+                fmt_bytes(m.memory.copied_weights_bytes),
                 t.kv_cache,
                 fmt_bytes(m.memory.kv_cache_bytes),
                 t.for_tokens,
