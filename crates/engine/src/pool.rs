@@ -213,27 +213,52 @@ impl Shared {
 /// Calls `f(t, chunk)` for each `chunk`-long piece `t` of `out` (the last may be shorter),
 /// spread over the engine's threads when there are several.
 pub fn for_each_chunk(out: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+    for_each_chunk_of([out], chunk, &|_, t, o| f(t, o));
+}
+
+/// Calls `f(i, t, chunk)` for each `chunk`-long piece `t` of each `outs[i]` (the last piece of
+/// each may be shorter), as one job for the engine's threads. Why one job: a decode step's
+/// small products (a key or value projection is three tiles) leave a thread idle when
+/// dispatched alone, and each dispatch has a fixed cost; together their tiles balance.
+pub fn for_each_chunk_of<const N: usize>(
+    outs: [&mut [f32]; N],
+    chunk: usize,
+    f: &(dyn Fn(usize, usize, &mut [f32]) + Sync),
+) {
     let chunk = chunk.max(1);
-    let total = out.len().div_ceil(chunk);
+    let total: usize = outs.iter().map(|o| o.len().div_ceil(chunk)).sum();
     if total < 2 || threads() < 2 {
-        out.chunks_mut(chunk).enumerate().for_each(|(t, o)| f(t, o));
+        for (i, out) in outs.into_iter().enumerate() {
+            out.chunks_mut(chunk).enumerate().for_each(|(t, o)| f(i, t, o));
+        }
         return;
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
         use rayon::prelude::*;
-        out.par_chunks_mut(chunk).enumerate().for_each(|(t, o)| f(t, o));
+        outs.into_par_iter()
+            .enumerate()
+            .flat_map(|(i, out)| out.par_chunks_mut(chunk).enumerate().map(move |(t, o)| (i, t, o)))
+            .for_each(|(i, t, o)| f(i, t, o));
     }
     #[cfg(target_arch = "wasm32")]
     {
-        let len = out.len();
-        let base = Shared(out.as_mut_ptr());
+        let lens = outs.each_ref().map(|o| o.len());
+        let bases = outs.map(|o| Shared(o.as_mut_ptr()));
         let tile = |t: usize| {
+            // Tile `t` of the whole job is tile `t` of the first output that still has tiles.
+            let (mut i, mut t) = (0, t);
+            while t >= lens[i].div_ceil(chunk) {
+                t -= lens[i].div_ceil(chunk);
+                i += 1;
+            }
             let start = t * chunk;
-            let end = (start + chunk).min(len);
-            // SAFETY: `t < total`, so `start..end` lies in `out`, and tiles are disjoint.
-            let o = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), end - start) };
-            f(t, o);
+            let end = (start + chunk).min(lens[i]);
+            // SAFETY: tile `t` of output `i` exists (the job has `total` tiles), so
+            // `start..end` lies in `outs[i]`; tiles are disjoint and the outputs are distinct
+            // `&mut` slices.
+            let o = unsafe { std::slice::from_raw_parts_mut(bases[i].get().add(start), end - start) };
+            f(i, t, o);
         };
         #[cfg(target_feature = "atomics")]
         POOL.for_each(total, &tile);
@@ -290,6 +315,22 @@ mod tests {
         });
         assert_eq!(sum.load(SeqCst), 45);
         assert_eq!(pool.threads(), 1);
+    }
+
+    /// `for_each_chunk_of` covers each output once, tile numbers counted per output.
+    #[test]
+    fn chunks_of_several_outputs_cover_each_once() {
+        let (mut a, mut b, mut c) = (vec![0f32; 130], vec![0f32; 64], vec![0f32; 5]);
+        for_each_chunk_of([&mut a, &mut b, &mut c], 64, &|i, t, o| {
+            for v in o.iter_mut() {
+                *v += (1 + i * 10 + t) as f32;
+            }
+        });
+        for (i, out) in [a, b, c].iter().enumerate() {
+            for (k, v) in out.iter().enumerate() {
+                assert_eq!(*v, (1 + i * 10 + k / 64) as f32, "output {i}, element {k}");
+            }
+        }
     }
 
     /// `for_each_chunk` hands out disjoint chunks covering the output, the last one short.

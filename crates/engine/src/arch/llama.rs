@@ -382,9 +382,11 @@ impl Llama {
         for b in &mut self.blocks {
             rms_norm(&s.x, &b.attn_norm, hp.rms_eps, &mut s.h);
             s.act.quantize(&s.h, n, d);
-            b.attn_q.matmul(&s.act, &mut s.q);
-            b.attn_k.matmul(&s.act, &mut s.k);
-            b.attn_v.matmul(&s.act, &mut s.v);
+            QMatrix::matmul_n(
+                [&b.attn_q, &b.attn_k, &b.attn_v],
+                &s.act,
+                [&mut s.q, &mut s.k, &mut s.v],
+            );
             rope(
                 &mut s.q,
                 hp.head_count,
@@ -410,8 +412,7 @@ impl Llama {
             }
             rms_norm(&s.x, &b.ffn_norm, hp.rms_eps, &mut s.h);
             s.act.quantize(&s.h, n, d);
-            b.ffn_gate.matmul(&s.act, &mut s.gate);
-            b.ffn_up.matmul(&s.act, &mut s.up);
+            QMatrix::matmul_n([&b.ffn_gate, &b.ffn_up], &s.act, [&mut s.gate, &mut s.up]);
             silu_mul(&mut s.gate, &s.up);
             s.act.quantize(&s.gate, n, ff);
             b.ffn_down.matmul(&s.act, &mut s.h);

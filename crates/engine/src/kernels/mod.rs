@@ -163,30 +163,8 @@ impl QMatrix {
         let m = x.rows;
         assert_eq!(x.cols, self.cols, "activation width");
         assert!(out.len() >= m * self.rows, "output size");
-        let kernel = rows_kernel(self.ty);
-        let row_bytes = self.cols / BLOCK * self.ty.block_bytes();
         let tile = TILE_ROWS.min(self.rows);
-        let data = self.data.as_slice();
-        let run_tile = |t: usize, out_tile: &mut [f32]| {
-            let r0 = t * tile;
-            let r1 = (r0 + tile).min(self.rows);
-            let w = &data[r0 * row_bytes..r1 * row_bytes];
-            #[allow(unused_mut)]
-            let mut first = 0;
-            #[cfg(target_arch = "wasm32")]
-            if let Some(k4) = wasm::rows_kernel4(self.ty) {
-                // A prefill: four activation rows per pass over the tile's weights.
-                while first + 4 <= m {
-                    let xs = [x.row(first), x.row(first + 1), x.row(first + 2), x.row(first + 3)];
-                    k4(w, row_bytes, &xs, &mut out_tile[first * tile..], tile);
-                    first += 4;
-                }
-            }
-            for i in first..m {
-                let o = &mut out_tile[i * tile..i * tile + (r1 - r0)];
-                kernel(w, row_bytes, &x.row(i), o);
-            }
-        };
+        let run_tile = |t: usize, out_tile: &mut [f32]| self.tile_product(x, tile, t, out_tile);
         if m == 1 {
             // One activation row: tiles are contiguous in `out`.
             crate::pool::for_each_chunk(&mut out[..self.rows], tile, &run_tile);
@@ -203,6 +181,55 @@ impl QMatrix {
                 let src = (t * m + i) * tile;
                 out[i * self.rows + r0..i * self.rows + r0 + n].copy_from_slice(&buf[src..src + n]);
             }
+        }
+    }
+
+    /// `outs[k] = mats[k] · x` for several matrices of the same width, as [`Self::matmul`]
+    /// computes each. With one activation row (a decode step) all their tiles go to the
+    /// thread pool as one job, which saves dispatches and balances small products.
+    pub fn matmul_n<const N: usize>(mats: [&Self; N], x: &QActivations, outs: [&mut [f32]; N]) {
+        if x.rows != 1 {
+            for (w, out) in mats.into_iter().zip(outs) {
+                w.matmul(x, out);
+            }
+            return;
+        }
+        let mut k = 0;
+        let outs = outs.map(|out| {
+            let w = mats[k];
+            k += 1;
+            assert_eq!(x.cols, w.cols, "activation width");
+            assert!(out.len() >= w.rows, "output size");
+            &mut out[..w.rows]
+        });
+        crate::pool::for_each_chunk_of(outs, TILE_ROWS, &|k, t, out_tile| {
+            mats[k].tile_product(x, TILE_ROWS.min(mats[k].rows), t, out_tile)
+        });
+    }
+
+    /// Tile `t` (weight rows `t * tile..`) of the product with `x`, written as `m` rows of
+    /// `tile` outputs (the last tile's rows are shorter).
+    fn tile_product(&self, x: &QActivations, tile: usize, t: usize, out_tile: &mut [f32]) {
+        let m = x.rows;
+        let kernel = rows_kernel(self.ty);
+        let row_bytes = self.cols / BLOCK * self.ty.block_bytes();
+        let r0 = t * tile;
+        let r1 = (r0 + tile).min(self.rows);
+        let w = &self.data.as_slice()[r0 * row_bytes..r1 * row_bytes];
+        #[allow(unused_mut)]
+        let mut first = 0;
+        #[cfg(target_arch = "wasm32")]
+        if let Some(k4) = wasm::rows_kernel4(self.ty) {
+            // A prefill: four activation rows per pass over the tile's weights.
+            while first + 4 <= m {
+                let xs = [x.row(first), x.row(first + 1), x.row(first + 2), x.row(first + 3)];
+                k4(w, row_bytes, &xs, &mut out_tile[first * tile..], tile);
+                first += 4;
+            }
+        }
+        for i in first..m {
+            let o = &mut out_tile[i * tile..i * tile + (r1 - r0)];
+            kernel(w, row_bytes, &x.row(i), o);
         }
     }
 }

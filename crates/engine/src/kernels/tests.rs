@@ -172,6 +172,41 @@ fn matmul_of_many_rows_equals_the_definition() {
     }
 }
 
+/// Several products in one job (decode's Q/K/V and gate/up) give each matrix's own product:
+/// matrices of 70, 192 and 5 rows (partial, whole and single tiles), one and three rows of `x`.
+#[test]
+fn grouped_matmul_equals_the_definition() {
+    for (ty, name) in TYPES {
+        let k = 64;
+        let ws: Vec<QMatrix> = [70, 192, 5]
+            .iter()
+            .enumerate()
+            .map(|(s, &rows)| candle_matrix(ty, name, rows, k, &random(rows * k, 20 + s as u64, 1.0)))
+            .collect();
+        for m in [1, 3] {
+            let mut q = QActivations::default();
+            q.quantize(&random(m * k, 30 + m as u64, 2.0), m, k);
+            let mut outs: Vec<Vec<f32>> = ws.iter().map(|w| vec![f32::NAN; m * w.rows()]).collect();
+            let [a, b, c] = &mut outs[..] else { unreachable!() };
+            QMatrix::matmul_n([&ws[0], &ws[1], &ws[2]], &q, [a, b, c]);
+            for (w, out) in ws.iter().zip(&outs) {
+                for i in 0..m {
+                    for j in 0..w.rows() {
+                        let want = scalar::dot(ty, w.row(j), &q.row(i));
+                        let got = out[i * w.rows() + j];
+                        assert_eq!(
+                            got.to_bits(),
+                            want.to_bits(),
+                            "{name} m={m} {} rows, x{i} w{j}",
+                            w.rows()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The kernels widen four block scales at once; that must be the scalar widening for every
 /// f16 (subnormals, infinities and NaNs included).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
