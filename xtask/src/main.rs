@@ -6,10 +6,12 @@
 //! - `cargo xtask reference`: regenerate the llama.cpp reference records
 //! - `cargo xtask bench-native [FILES]`: `omp bench` next to llama.cpp on the same files
 //! - `cargo xtask bench-browser`: omp against wllama in headless Chromium (see `bench.rs`)
+//! - `cargo xtask bench-kernels`: A/B timing of two engine builds in one page (see `kernels.rs`)
 
 mod bench;
 mod faults;
 mod fuzz;
+mod kernels;
 mod models;
 mod security;
 mod server;
@@ -34,9 +36,10 @@ fn main() -> Result<()> {
         Some("bench-native") => bench_native(&root, &args[1..]),
         Some("fuzz") => fuzz::run(&root, &args[1..]),
         Some("bench-browser") => bench::browser(&root, &args[1..]),
+        Some("bench-kernels") => kernels::run(&root, &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve|test|test-browser|build|setup|models|reference|bench-native|bench-browser|fuzz>"
+                "usage: cargo xtask <serve|test|test-browser|build|setup|models|reference|bench-native|bench-browser|bench-kernels|fuzz>"
             );
             bail!("unknown or missing command")
         }
@@ -67,6 +70,8 @@ fn test(root: &std::path::Path) -> Result<()> {
             "omp-app",
             "-p",
             "omp-lessons",
+            "-p",
+            "omp-kernel-bench",
             "--",
             "-D",
             "warnings",
@@ -99,7 +104,7 @@ fn build(root: &std::path::Path) -> Result<()> {
 }
 
 /// The flags of every wasm build (`.cargo/config.toml`), plus relaxed SIMD.
-const RELAXED_RUSTFLAGS: &str =
+pub(crate) const RELAXED_RUSTFLAGS: &str =
     "-C target-feature=+simd128,+relaxed-simd --cfg getrandom_backend=\"wasm_js\"";
 
 /// The relaxed build's flags plus atomics and a shared memory that the page creates (imported),

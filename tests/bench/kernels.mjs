@@ -1,0 +1,105 @@
+// A/B timing of two kernel-bench modules in one headless Chromium page (`cargo xtask
+// bench-kernels ab`). Alternating the two step by step means the machine's drift affects both
+// alike; the median of the per-step ratios B/A is the answer (under 1: B is faster).
+//
+// usage: node kernels.mjs A.wasm B.wasm [decode | TYPE,ROWS,COLS,M] [--model FILE]
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const args = process.argv.slice(2);
+const modelAt = args.indexOf("--model");
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const modelPath = modelAt >= 0 ? args.splice(modelAt, 2)[1] : path.join(root, "public/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+const [fileA, fileB, mode = "decode"] = args;
+if (!fileA || !fileB) {
+    console.error("usage: node kernels.mjs A.wasm B.wasm [decode | TYPE,ROWS,COLS,M] [--model FILE]");
+    process.exit(2);
+}
+const TYPES = { Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8 };
+const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+
+const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+    const page = await browser.newPage();
+    await page.goto("about:blank");
+    for (const [name, file] of [["A", fileA], ["B", fileB]]) {
+        await page.evaluate(async ([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const module = await WebAssembly.compile(bytes);
+            // The engine links getrandom's browser backend but never calls it: any import that
+            // is called is a bug in the bench, so each one throws.
+            const imports = {};
+            for (const i of WebAssembly.Module.imports(module)) {
+                (imports[i.module] ??= {})[i.name] = () => { throw new Error(`unexpected import ${i.name}`); };
+            }
+            window[name] = (await WebAssembly.instantiate(module, imports)).exports;
+        }, [name, fs.readFileSync(file).toString("base64")]);
+    }
+    if (mode === "decode") {
+        const model = fs.readFileSync(modelPath);
+        await page.evaluate(() => { window.chunks = []; });
+        const CHUNK = 8 << 20;
+        for (let o = 0; o < model.length; o += CHUNK) {
+            await page.evaluate((b64) => window.chunks.push(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))),
+                model.subarray(o, o + CHUNK).toString("base64"));
+        }
+        const r = await page.evaluate((steps) => {
+            const total = window.chunks.reduce((a, c) => a + c.length, 0);
+            const times = { A: [], B: [] };
+            for (const name of ["A", "B"]) {
+                const e = window[name];
+                const at = e.alloc(total);
+                let o = 0;
+                for (const c of window.chunks) {
+                    new Uint8Array(e.memory.buffer, at + o, c.length).set(c);
+                    o += c.length;
+                }
+                if (e.load() < 0) return `${name}: the model did not load`;
+            }
+            window.chunks = null;
+            for (let i = 0; i < steps; i++) {
+                for (const name of i % 2 ? ["A", "B"] : ["B", "A"]) {
+                    const t = performance.now();
+                    if (window[name].step() < 0) return `${name}: step ${i} failed`;
+                    times[name].push(performance.now() - t);
+                }
+            }
+            return times;
+        }, 160);
+        if (typeof r === "string") throw new Error(r);
+        // The first steps are the prompt's prefill chunks; time the decode steps only.
+        const a = r.A.slice(-128), b = r.B.slice(-128);
+        const ratio = median(a.map((x, i) => b[i] / x));
+        console.log(`decode ms/token: A median ${median(a).toFixed(2)} min ${Math.min(...a).toFixed(2)} | B median ${median(b).toFixed(2)} min ${Math.min(...b).toFixed(2)} | B/A ${ratio.toFixed(3)}`);
+    } else {
+        const [ty, rows, cols, m] = mode.split(",");
+        const id = TYPES[ty.toUpperCase()];
+        if (id === undefined) throw new Error(`type ${ty}: one of ${Object.keys(TYPES).join(", ")}`);
+        const r = await page.evaluate(([id, rows, cols, m]) => {
+            const times = { A: [], B: [] };
+            for (const name of ["A", "B"]) {
+                if (window[name].mm_setup(id, rows, cols, m) < 0) return `${name}: bad product shape`;
+                window[name].mm_run(5);
+            }
+            for (let i = 0; i < 20; i++) {
+                for (const name of ["A", "B"]) {
+                    const t = performance.now();
+                    window[name].mm_run(100);
+                    times[name].push((performance.now() - t) / 100);
+                }
+            }
+            return times;
+        }, [id, Number(rows), Number(cols), Number(m)]);
+        if (typeof r === "string") throw new Error(r);
+        const ratio = median(r.A.map((x, i) => r.B[i] / x));
+        console.log(`${ty} ${rows}x${cols}, ${m} row(s): A min ${(Math.min(...r.A) * 1000).toFixed(0)} µs, B min ${(Math.min(...r.B) * 1000).toFixed(0)} µs | B/A ${ratio.toFixed(3)}`);
+    }
+} finally {
+    await browser.close();
+}
