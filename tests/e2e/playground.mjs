@@ -2,7 +2,7 @@
 // native engine token for token, stops promptly, never blocks the page, loads from the cache
 // on the next visit, survives bad files, and reproduces a shared link.
 import {execFileSync} from "node:child_process";
-import {readFileSync} from "node:fs";
+import {readFileSync, statSync} from "node:fs";
 import {
     BASE, withBrowser, collectErrors, waitForStatus, waitForAnswer, ask, setParam, assert, assertEq,
 } from "./harness.mjs";
@@ -189,6 +189,15 @@ export const tests = [
         assertEq(modelRequests, [], "model requests after reload");
         const cache = await page.getByTestId("cache").textContent();
         assert(cache.includes("SmolLM2-135M-Instruct.Q4_1.gguf"), `cache panel lists the model: ${cache}`);
+        // Regression: the cached copy was read into a buffer grown by doubling, so a load from
+        // the cache peaked at about twice the file (205 MB of wasm memory for the 98 MB model,
+        // against 113 MB for a download).
+        const file = statSync(MODEL).size;
+        // The worker reports its memory after each request; wait for the report after the load.
+        await page.waitForFunction((file) => Number(document.querySelector("[data-testid=wasm-memory]")?.dataset.bytes) > file, file);
+        const wasm = Number(await page.getByTestId("wasm-memory").getAttribute("data-bytes"));
+        console.log(`      wasm memory after a load from the cache: ${(wasm / 1e6).toFixed(1)} MB for a ${(file / 1e6).toFixed(1)} MB file`);
+        assert(wasm > file && wasm <= 1.3 * file, `wasm memory ${wasm} for a ${file}-byte file`);
     })],
 
     ["a truncated or non-GGUF file shows an error and the bundled model still works", () => withBrowser(async (ctx) => {

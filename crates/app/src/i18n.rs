@@ -54,6 +54,7 @@ pub struct Texts {
     /// Weights copied out of the file (conversions).
     pub weights: &'static str,
     pub kv_cache: &'static str,
+    /// The context an estimate is for; `{n}` is replaced by the token count.
     pub for_tokens: &'static str,
     pub engine_memory: &'static str,
     /// Row label: the engine's threads.
@@ -151,7 +152,7 @@ static EN: Texts = Texts {
     file: "model file",
     weights: "copied weights",
     kv_cache: "key/value cache",
-    for_tokens: "for",
+    for_tokens: "for {n} tokens",
     engine_memory: "Engine memory (wasm)",
     threads: "Threads",
     on: "on",
@@ -247,7 +248,7 @@ static KO: Texts = Texts {
     file: "모델 파일",
     weights: "복사한 가중치",
     kv_cache: "키/값 캐시",
-    for_tokens: "토큰 수",
+    for_tokens: "토큰 {n}개 기준",
     engine_memory: "엔진 메모리 (wasm)",
     threads: "스레드",
     on: "켜짐",

@@ -30,7 +30,7 @@ pub fn stats() -> Html {
         row(
             t.model_memory,
             format!(
-                "{} ({} {}, {} {}, {} {}, {} {} tokens)",
+                "{} ({} {}, {} {}, {} {}, {})",
                 fmt_bytes(m.file_bytes + m.memory.total_bytes),
                 t.file,
                 fmt_bytes(m.file_bytes),
@@ -38,8 +38,7 @@ pub fn stats() -> Html {
                 fmt_bytes(m.memory.copied_weights_bytes),
                 t.kv_cache,
                 fmt_bytes(m.memory.kv_cache_bytes),
-                t.for_tokens,
-                m.memory.context
+                t.for_tokens.replace("{n}", &m.memory.context.to_string())
             ),
         )
     });
@@ -49,7 +48,8 @@ pub fn stats() -> Html {
             <dl>
                 { for gen }
                 { for model }
-                { row(t.engine_memory, fmt_bytes(s.wasm_bytes)) }
+                <dt>{ t.engine_memory }</dt>
+                <dd data-testid="wasm-memory" data-bytes={s.wasm_bytes.to_string()}>{ fmt_bytes(s.wasm_bytes) }</dd>
                 { row("SIMD", match (s.simd, s.relaxed_simd) {
                     (true, true) => format!("{} (relaxed)", t.on),
                     (true, false) => t.on.to_string(),
