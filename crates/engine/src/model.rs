@@ -347,22 +347,21 @@ pub fn inspect(gguf: &Gguf, options: &LoadOptions) -> Result<ModelInfo> {
 /// Bytes the engine needs for a model at `context` tokens, beyond the file itself (which it
 /// holds, because matrices kept in their stored type are read in place from it): weights
 /// copied out of the file (conversions, and norm vectors widened to f32), the key/value cache,
-/// rotary tables, the largest activations of a prefill chunk, and the transient buffers of the
-/// largest conversion.
+/// rotary tables and the largest activations of a prefill chunk.
+///
+/// Converting a matrix also needs a copy of its bytes and an f32 expansion for a moment (see
+/// `weights::requantize`). They are not counted: each is freed before the next matrix, and the
+/// largest, the embedding's, comes first, while nothing else is copied yet, so the running
+/// total bounds the load's peak (for SmolLM2-1.7B in Q4_K_M, by arithmetic: about 1.7 GB while
+/// its embedding converts, 3.3 GB running at 2048 tokens).
 pub fn estimate_memory(gguf: &Gguf, dims: &Dims, context: usize, options: &LoadOptions) -> MemoryEstimate {
     let mut copied = 0u64;
-    // Converting a matrix goes through a copy of its bytes and an f32 expansion (see
-    // `weights::requantize`); the largest of these is the load's transient peak.
-    let mut conversion = 0u64;
     for t in &gguf.tensors {
         match t.dims.len() {
             1 => copied += t.elements() * 4,
-            2 => {
+            2 if converted_type(t.ty, options.convert) != t.ty => {
                 let target = converted_type(t.ty, options.convert);
-                if target != t.ty {
-                    copied += target.bytes_for(t.elements()).unwrap_or(t.n_bytes);
-                    conversion = conversion.max(t.n_bytes + t.elements() * 4);
-                }
+                copied += target.bytes_for(t.elements()).unwrap_or(t.n_bytes);
             }
             _ => {}
         }
@@ -379,7 +378,7 @@ pub fn estimate_memory(gguf: &Gguf, dims: &Dims, context: usize, options: &LoadO
         chunk * (dims.vocab as u64 + 3 * dims.feed_forward as u64 + 8 * dims.embedding as u64) * f
             + 3 * (dims.heads as u64) * chunk.max(1) * ctx * f
             + 2 * (dims.heads * dims.head_dim) as u64 * ctx * f;
-    let scratch = rope + activations.max(conversion);
+    let scratch = rope + activations;
     MemoryEstimate {
         copied_weights_bytes: copied,
         kv_cache_bytes: kv,
