@@ -54,13 +54,18 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
 
 /// Builds the kernel bench module from the working tree as `target/kernel-bench/NAME.wasm`.
 fn build(root: &Path, name: &str, plain: bool) -> Result<()> {
-    let (dir, flags) = if plain {
-        (
-            "kernel-bench-plain",
-            "-C target-feature=+simd128 --cfg getrandom_backend=\"wasm_js\"",
-        )
+    // The plain build takes `.cargo/config.toml`'s wasm flags as they are; the relaxed one
+    // the relaxed worker's.
+    let (dir, env): (&str, &[(&str, &str)]) = if plain {
+        ("kernel-bench-plain", &[])
     } else {
-        ("kernel-bench-relaxed", crate::RELAXED_RUSTFLAGS)
+        (
+            "kernel-bench-relaxed",
+            &[(
+                "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+                crate::RELAXED_RUSTFLAGS,
+            )],
+        )
     };
     let target_dir = root.join("target").join(dir);
     run_in(
@@ -76,7 +81,7 @@ fn build(root: &Path, name: &str, plain: bool) -> Result<()> {
             s(&target_dir),
         ],
         Some(root),
-        &[("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", flags)],
+        env,
     )?;
     let out = root.join("target/kernel-bench");
     std::fs::create_dir_all(&out)?;

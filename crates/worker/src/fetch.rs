@@ -117,13 +117,7 @@ async fn from_cache(source: &ModelSource, inbox: &Inbox) -> Result<Option<Vec<u8
     // Reserve the whole file first. Growing by doubling instead held a 64 MiB and a 128 MiB
     // buffer at once for the bundled 94 MiB model, and wasm memory never shrinks: a load from
     // the cache peaked at about 205 MB of wasm memory against 113 MB for a download.
-    let mut bytes = Vec::new();
-    if bytes.try_reserve_exact(total as usize).is_err() {
-        return Err(Stop::Failed(WorkerError::new(
-            ErrorKind::TooLarge,
-            format!("There is not enough memory for a {} MiB file.", total >> 20),
-        )));
-    }
+    let mut bytes = buffer_for(Some(total))?;
     let read = read_body(&resp, &mut bytes, Some(total), LoadPhase::ReadingCache, inbox).await?;
     if read != Read::Complete || bytes.len() as u64 != total {
         // Never trust a short entry: drop it and download again.
@@ -284,15 +278,7 @@ async fn download(source: &ModelSource, inbox: &Inbox) -> Result<Vec<u8>, Stop> 
     } else {
         LoadPhase::Downloading
     };
-    let mut bytes = Vec::new();
-    if let Some(t) = expected {
-        if bytes.try_reserve_exact(t as usize).is_err() {
-            return Err(Stop::Failed(WorkerError::new(
-                ErrorKind::TooLarge,
-                format!("There is not enough memory for a {} MiB file.", t >> 20),
-            )));
-        }
-    }
+    let mut bytes = buffer_for(expected)?;
     let mut resumes = 0;
     loop {
         let read = read_body(&resp, &mut bytes, expected, phase, inbox).await?;
@@ -372,6 +358,22 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// Reads a response body, appending to `buf` (which may hold the start of the file already)
 /// and reporting progress; gives up when a read stalls or a newer request supersedes this one.
 /// A connection that breaks midway is [`Read::Broken`], so the caller can resume.
+/// An empty buffer with room for a file of `size` bytes when the size is known, so reading it
+/// never grows the buffer by doubling (wasm memory keeps the peak); a clear error when the
+/// memory is not there.
+fn buffer_for(size: Option<u64>) -> Result<Vec<u8>, Stop> {
+    let mut bytes = Vec::new();
+    if let Some(n) = size {
+        if bytes.try_reserve_exact(n as usize).is_err() {
+            return Err(Stop::Failed(WorkerError::new(
+                ErrorKind::TooLarge,
+                format!("There is not enough memory for a {} MiB file.", n >> 20),
+            )));
+        }
+    }
+    Ok(bytes)
+}
+
 async fn read_body(
     resp: &Response,
     buf: &mut Vec<u8>,
