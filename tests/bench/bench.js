@@ -126,5 +126,41 @@ async function wllama({model, runs, tokens, prompt, threads}) {
     };
 }
 
-window.bench = {omp, wllama, isolated: () => self.crossOriginIsolated === true};
+/** Fills a 2048-token context: a prompt of about 1800 tokens (`prompt` repeated), then greedy
+ * tokens until the context is full. Reports the worker's wasm memory with every position
+ * cached, and the decode rate at that length. */
+async function ompFull({model, prompt, threads, kv_cache}) {
+    const w = ompWorker(threads);
+    await w.next((e) => e.type === "ready");
+    const loaded = w.next((e) => e.type === "loaded");
+    w.send({
+        type: "load",
+        source: {url: model, label: model, sha256: null, bytes: null, kind: "url"},
+        options: {context_length: 2048, convert: "none", kv_cache},
+    });
+    const info = await loaded;
+    const done = w.next((e) => e.type === "finished" && e.id === 1);
+    w.send({
+        type: "generate",
+        id: 1,
+        messages: [{role: "user", content: Array(150).fill(prompt).join(" ")}],
+        params: {temperature: 0, top_k: 0, top_p: 1, min_p: 0, repeat_penalty: 1, max_tokens: 4096, seed: 1},
+    });
+    const fin = await done;
+    await new Promise((r) => setTimeout(r, 100));
+    return {
+        engine: "omp",
+        kv_cache: info.info.kv_cache,
+        reason: fin.reason,
+        tokens: fin.stats.prompt_tokens + fin.stats.generated_tokens,
+        prompt_tokens: fin.stats.prompt_tokens,
+        prefill_tokens_per_s: fin.stats.prefill_tokens_per_s,
+        decode_tokens_per_s: fin.stats.decode_tokens_per_s,
+        kv_cache_bytes: info.info.memory.kv_cache_bytes,
+        wasm_bytes: w.wasmBytes(),
+        file_bytes: info.info.file_bytes,
+    };
+}
+
+window.bench = {omp, ompFull, wllama, isolated: () => self.crossOriginIsolated === true};
 document.body.dataset.ready = "true";

@@ -23,6 +23,7 @@ const prompt = arg("prompt", "Write a short story about a robot who learns to pa
 const only = arg("engines", "omp,wllama").split(",");
 const jsonOut = arg("json");
 const TIMEOUT_MIN = Number(arg("timeout-min", "15"));
+const fullContext = process.argv.includes("--full-context");
 
 /** Pids of `root` and all its descendants. */
 function descendants(root) {
@@ -75,7 +76,7 @@ function browserPid(dir) {
 }
 
 /** Runs one engine on one model in a fresh browser; returns the page's result plus memory. */
-async function one(base, engine, model, threads) {
+async function one(base, engine, model, threads, extra = {}) {
     const dir = mkdtempSync(join(tmpdir(), "omp-bench-"));
     const context = await chromium.launchPersistentContext(dir, {
         executablePath: CHROMIUM,
@@ -95,7 +96,7 @@ async function one(base, engine, model, threads) {
         const result = await Promise.race([
             page.evaluate(
                 ([engine, opts]) => window.bench[engine](opts),
-                [engine, {model, runs, tokens, prompt, threads}],
+                [engine, {model, runs, tokens, prompt, threads, ...extra}],
             ),
             new Promise((_, reject) => {
                 timer = setTimeout(
@@ -123,6 +124,29 @@ const median = (xs) => {
 };
 const mb = (b) => (b ? (b / 1e6).toFixed(1) : "-");
 const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : "-");
+
+/** Prints `lines` (the first is the header) as aligned columns. */
+function table(lines) {
+    const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => String(l[i]).length)));
+    for (const l of lines) console.log(l.map((c, i) => String(c).padEnd(widths[i])).join("  "));
+}
+
+if (fullContext) {
+    // Memory with the whole context cached, for each key/value cache type, 1 thread.
+    const out = [];
+    const lines = [["model", "kv cache", "tokens", "stopped", "decode tok/s at the end", "KV MB (estimate)", "wasm MB", "file MB", "wasm / file"]];
+    for (const model of models) {
+        for (const kv of ["f16", "q8_0"]) {
+            const r = await one(plain, "ompFull", model, 1, {kv_cache: kv});
+            out.push({model, ...r});
+            lines.push([model.split("/").pop(), r.kv_cache, r.tokens, r.reason, f1(r.decode_tokens_per_s),
+                mb(r.kv_cache_bytes), mb(r.wasm_bytes), mb(r.file_bytes), (r.wasm_bytes / r.file_bytes).toFixed(2) + "x"]);
+        }
+    }
+    table(lines);
+    if (jsonOut) writeFileSync(jsonOut, JSON.stringify(out, null, 2));
+    process.exit(0);
+}
 
 const rows = [];
 for (const model of models) {
@@ -161,6 +185,5 @@ for (const r of rows) {
         f1(r.prefill), f1(r.decode), r.load_ms ? r.load_ms.toFixed(0) : "-", mb(r.wasm_bytes),
         mb(r.tab_peak_bytes), ratio("decode"), ratio("prefill")]);
 }
-const widths = header.map((_, i) => Math.max(...lines.map((l) => String(l[i]).length)));
-for (const l of lines) console.log(l.map((c, i) => String(c).padEnd(widths[i])).join("  "));
+table(lines);
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify(rows, null, 2));

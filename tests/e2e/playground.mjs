@@ -15,8 +15,8 @@ const GREEDY_PROMPT = "What is an open model?";
 
 /** What `omp generate` produces natively for the same request (`convert`: with load-time
  * conversion of slow weight types, which the app does only when asked, `?convert=1`). */
-function nativeGreedy(prompt, maxTokens, convert = false) {
-    const args = ["generate", MODEL, "--chat", "--prompt", prompt, "--temperature", "0", "--max-tokens", String(maxTokens), "--json"];
+function nativeGreedy(prompt, maxTokens, convert = false, extra = []) {
+    const args = ["generate", MODEL, "--chat", "--prompt", prompt, "--temperature", "0", "--max-tokens", String(maxTokens), "--json", ...extra];
     if (convert) args.push("--convert");
     return JSON.parse(execFileSync(OMP, args, {encoding: "utf8"})).ids;
 }
@@ -98,6 +98,17 @@ export const tests = [
         await page.goto(`${BASE}?${q}`);
         const browser = (await waitForAnswer(page)).ids;
         assertEq(browser, nativeGreedy(GREEDY_PROMPT, 32, true), "token ids, browser vs native (convert on)");
+    })],
+
+    ["a link asking for a Q8_0 key/value cache gets one, and the native engine's tokens with it", () => withBrowser(async (ctx) => {
+        const page = await ctx.newPage();
+        const q = new URLSearchParams({prompt: GREEDY_PROMPT, temperature: "0", max_tokens: "32", autorun: "1", kv_cache: "q8_0"});
+        await page.goto(`${BASE}?${q}`);
+        const browser = (await waitForAnswer(page)).ids;
+        assertEq(browser, nativeGreedy(GREEDY_PROMPT, 32, false, ["--kv-cache", "q8_0"]), "token ids, browser vs native (Q8_0 cache)");
+        assert(await page.getByTestId("compact-kv").isChecked(), "the cache setting shows the link's choice");
+        const stats = await page.getByTestId("stats").textContent();
+        assert(/key\/value cache Q8_0/.test(stats), `the statistics name the cache type: ${stats}`);
     })],
 
     ["both single-threaded worker builds (simd128, and relaxed SIMD) answer with the native engine's tokens", () => withBrowser(async (ctx) => {

@@ -16,7 +16,8 @@ const TYPES: [&str; 4] = ["Q4_0", "Q5_0", "Q5_1", "Q8_0"];
 
 /// Runs the benchmark; `args`: `--runs N`, `--tokens N`, `--types Q4_1,Q8_0,...`,
 /// `--engines omp,wllama`, `--no-threads`, `--no-build` (use the `dist/` there is),
-/// `--json FILE`.
+/// `--json FILE`; `--full-context` measures instead omp's memory with a whole 2048-token
+/// context cached, once per key/value cache type.
 pub fn browser(root: &Path, args: &[String]) -> Result<()> {
     let opt = |name: &str| {
         args.iter()
@@ -69,6 +70,9 @@ pub fn browser(root: &Path, args: &[String]) -> Result<()> {
     ];
     if !args.iter().any(|a| a == "--no-threads") {
         drive.extend(["--isolated".into(), isolated]);
+    }
+    if args.iter().any(|a| a == "--full-context") {
+        drive.push("--full-context".into());
     }
     for (flag, name) in [
         ("--runs", "--runs"),

@@ -13,7 +13,9 @@ pub mod worker;
 
 use omp_lessons::catalogue;
 use omp_lessons::lesson::Lang;
-use omp_protocol::{ConvertMode, LoadOptions, ModelSource, SamplingParams, SourceKind, WorkerRequest};
+use omp_protocol::{
+    ConvertMode, KvCacheType, LoadOptions, ModelSource, SamplingParams, SourceKind, WorkerRequest,
+};
 use yew::prelude::*;
 
 use crate::components::header::Header;
@@ -47,13 +49,18 @@ impl Ctx {
     pub fn t(&self) -> &'static Texts {
         i18n::texts(self.lang)
     }
-    /// Asks the worker to load `source` with the current conversion setting.
+    /// Asks the worker to load `source` with the current conversion and cache settings.
     pub fn load(&self, source: ModelSource) {
         let options = LoadOptions {
             convert: if self.state.convert {
                 ConvertMode::Q8_0
             } else {
                 ConvertMode::None
+            },
+            kv_cache: if self.state.compact_kv {
+                KvCacheType::Q8_0
+            } else {
+                KvCacheType::F16
             },
             ..LoadOptions::default()
         };
@@ -200,13 +207,16 @@ pub fn app() -> Html {
     let state = {
         let link = link.clone();
         use_reducer(move || {
-            AppState::new(
+            let mut s = AppState::new(
                 link.params.clone(),
                 link.system.clone().unwrap_or_default(),
                 // Off by default: the file's own kernels are now as fast as converting to Q8_0
                 // (bench-browser: Q4_1 28.1 tok/s, Q8_0 26.9) and the weights stay in place.
                 link.convert.unwrap_or(false),
-            )
+            );
+            // Off by default: an f16 cache reproduces llama.cpp's greedy answers.
+            s.compact_kv = link.kv_cache == Some(KvCacheType::Q8_0);
+            s
         })
     };
     let worker = use_worker(&state);

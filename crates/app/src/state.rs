@@ -88,6 +88,8 @@ pub struct AppState {
     pub load_ms: f64,
     /// Load-time conversion of slow weight types.
     pub convert: bool,
+    /// Q8_0 key/value cache instead of f16 (applies to the next load).
+    pub compact_kv: bool,
     /// The conversation.
     pub turns: Vec<Turn>,
     /// System prompt (empty: the template's default).
@@ -138,6 +140,7 @@ impl AppState {
             from_cache: false,
             load_ms: 0.0,
             convert,
+            compact_kv: false,
             turns: Vec::new(),
             system,
             params,
@@ -243,6 +246,8 @@ pub enum Action {
     SetSystem(String),
     /// Conversion on or off (applies to the next load).
     SetConvert(bool),
+    /// Q8_0 key/value cache on or off (applies to the next load).
+    SetCompactKv(bool),
     /// Hide a notice.
     Dismiss(u32),
     /// Show a problem found on the page itself.
@@ -314,6 +319,7 @@ impl Reducible for AppState {
             Action::SetParams(p) => s.params = p,
             Action::SetSystem(t) => s.system = t,
             Action::SetConvert(c) => s.convert = c,
+            Action::SetCompactKv(c) => s.compact_kv = c,
             Action::Dismiss(id) => s.notices.retain(|n| n.id != id),
             Action::Problem(kind, msg) => s.notice(kind, msg),
             Action::OpenCatalogue(open) => s.catalogue_open = open,

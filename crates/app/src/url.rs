@@ -1,7 +1,7 @@
 //! Reproducible links: the page reads its model, prompt and sampling settings from URL
 //! parameters, and "Copy link" writes the current ones back.
 
-use omp_protocol::SamplingParams;
+use omp_protocol::{KvCacheType, SamplingParams};
 use web_sys::UrlSearchParams;
 
 /// What a link asks for.
@@ -19,6 +19,8 @@ pub struct LinkConfig {
     pub autorun: bool,
     /// Load-time conversion (default on).
     pub convert: Option<bool>,
+    /// Key/value cache storage (`kv_cache=q8_0`; default f16).
+    pub kv_cache: Option<KvCacheType>,
     /// Embedded in another page (`embed=1`): playground only.
     pub embed: bool,
     /// The only origin whose `postMessage` requests are answered (`parent_origin=`).
@@ -82,6 +84,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> LinkConfig {
         params: p,
         autorun: flag("autorun").unwrap_or(false),
         convert: flag("convert"),
+        kv_cache: get("kv_cache").and_then(|v| KvCacheType::parse(v.trim())),
         embed: flag("embed").unwrap_or(false),
         parent_origin: get("parent_origin").filter(|o| o.starts_with("http://") || o.starts_with("https://")),
     }
@@ -130,6 +133,9 @@ pub fn build(cfg: &LinkConfig) -> String {
     if let Some(c) = cfg.convert {
         q.append("convert", if c { "1" } else { "0" });
     }
+    if let Some(kv) = cfg.kv_cache {
+        q.append("kv_cache", kv.as_str());
+    }
     if cfg.autorun {
         q.append("autorun", "1");
     }
@@ -162,8 +168,10 @@ mod tests {
             ("max_tokens", "32"),
             ("seed", "7"),
             ("autorun", "1"),
+            ("kv_cache", "q8_0"),
         ]);
         assert_eq!(c.model.as_deref(), Some("smollm2"));
+        assert_eq!(c.kv_cache, Some(KvCacheType::Q8_0));
         assert_eq!(c.params.temperature, 0.0);
         assert_eq!(c.params.top_k, 5);
         assert_eq!(c.params.max_tokens, 32);
@@ -173,7 +181,13 @@ mod tests {
 
     #[test]
     fn nonsense_falls_back_to_defaults() {
-        let c = from(&[("temperature", "hot"), ("top_p", "7"), ("max_tokens", "-3")]);
+        let c = from(&[
+            ("temperature", "hot"),
+            ("top_p", "7"),
+            ("max_tokens", "-3"),
+            ("kv_cache", "q2"),
+        ]);
+        assert_eq!(c.kv_cache, None);
         assert_eq!(c.params.temperature, SamplingParams::default().temperature);
         assert_eq!(c.params.top_p, SamplingParams::default().top_p);
         assert_eq!(c.params.max_tokens, 1);

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use omp_engine::clock::default_clock;
 use omp_engine::gguf::{GgmlType, Gguf, GgufWriter};
 use omp_engine::{inspect, Model, Step};
-use omp_protocol::{ChatMessage, ConvertMode, LoadOptions, SamplingParams};
+use omp_protocol::{ChatMessage, ConvertMode, KvCacheType, LoadOptions, SamplingParams};
 use serde_json::json;
 
 use crate::{Command, GenerateArgs, LoadArgs};
@@ -57,9 +57,12 @@ pub(crate) fn load_options(load: &LoadArgs) -> Result<LoadOptions> {
             ConvertMode::parse(s).with_context(|| format!("--convert {s:?}: expected q8_0, q4_0 or none"))?
         }
     };
+    let kv_cache = KvCacheType::parse(&load.kv_cache)
+        .with_context(|| format!("--kv-cache {:?}: expected f16 or q8_0", load.kv_cache))?;
     Ok(LoadOptions {
         context_length: load.ctx,
         convert,
+        kv_cache,
     })
 }
 
@@ -165,11 +168,12 @@ fn cmd_inspect(path: &str, load: &LoadArgs, metadata: bool, json: bool) -> Resul
     let m = &info.memory;
     writeln!(
         out,
-        "memory estimate: {} = file {} + copied weights {} + KV cache {} + scratch {}",
+        "memory estimate: {} = file {} + copied weights {} + KV cache {} ({}) + scratch {}",
         mib(info.file_bytes + m.total_bytes),
         mib(info.file_bytes),
         mib(m.copied_weights_bytes),
         mib(m.kv_cache_bytes),
+        info.kv_cache,
         mib(m.scratch_bytes)
     )?;
     writeln!(
@@ -209,6 +213,7 @@ fn cmd_tokenize(path: &str, text: &str, special: bool, add_special: bool, json: 
 fn cmd_generate(a: &GenerateArgs) -> Result<()> {
     set_threads(a.threads);
     let mut model = load_model(&a.model, &a.load)?;
+    let kv_cache = model.info().kv_cache.clone();
     let prompt_ids = if a.chat || a.system.is_some() {
         let mut messages = Vec::new();
         if let Some(s) = &a.system {
@@ -271,14 +276,15 @@ fn cmd_generate(a: &GenerateArgs) -> Result<()> {
     } else {
         writeln!(out)?;
         eprintln!(
-            "[{} prompt tokens, {} generated; first token after {:.0} ms; prefill {:.1} tok/s, decode {:.1} tok/s; {}; convert {}]",
+            "[{} prompt tokens, {} generated; first token after {:.0} ms; prefill {:.1} tok/s, decode {:.1} tok/s; {}; convert {}; kv cache {}]",
             stats.prompt_tokens,
             stats.generated_tokens,
             stats.time_to_first_token_ms,
             stats.prefill_tokens_per_s,
             stats.decode_tokens_per_s,
             reason.describe(),
-            stats.convert
+            stats.convert,
+            kv_cache
         );
     }
     Ok(())

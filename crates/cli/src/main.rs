@@ -88,6 +88,9 @@ struct LoadArgs {
     /// Convert slow weight types at load time (`q8_0` when given without a value).
     #[arg(long, num_args = 0..=1, default_missing_value = "q8_0", value_name = "TYPE")]
     convert: Option<String>,
+    /// Key/value cache storage: f16 (as llama.cpp by default) or q8_0 (about half the memory).
+    #[arg(long, default_value = "f16", value_name = "TYPE")]
+    kv_cache: String,
     /// Context length to reserve.
     #[arg(long, default_value_t = 2048)]
     ctx: u32,

@@ -17,6 +17,11 @@ use crate::weights::{converted_type, Loader};
 /// progress report is never far away, large enough to amortise per-call overhead.
 pub const PREFILL_CHUNK: usize = 32;
 
+/// Positions scored per forward pass by [`Model::score`]: each needs a row of logits over the
+/// whole vocabulary (and the output product a second one while it runs), so fewer rows than a
+/// prefill chunk keep scoring's memory near generation's.
+const SCORE_CHUNK: usize = 8;
+
 /// The smallest context a load reserves.
 const MIN_CONTEXT: usize = 16;
 
@@ -95,7 +100,7 @@ impl Model {
         let template = build_template(&gguf, &tokenizer);
         let context = info.loaded_context as usize;
         let mut loader = Loader::new(&gguf, file, options.convert, progress);
-        let network = Network::load(&gguf, &mut loader, context)?;
+        let network = Network::load(&gguf, &mut loader, context, options.kv_cache)?;
         info.converted_tensors = loader.converted as u32;
         Ok(Self {
             network,
@@ -238,7 +243,7 @@ impl Model {
         let mut scores = Vec::with_capacity(continuation.len());
         let mut pos = start;
         while pos < full.len() {
-            let end = (pos + PREFILL_CHUNK).min(full.len());
+            let end = (pos + SCORE_CHUNK).min(full.len());
             let vocab = self.tokenizer.vocab_size();
             let logits = self.eval(&full[pos..end], true)?;
             for (r, row) in logits.chunks_exact(vocab).enumerate() {
@@ -331,6 +336,9 @@ pub fn inspect(gguf: &Gguf, options: &LoadOptions) -> Result<ModelInfo> {
         has_chat_template: gguf.get("tokenizer.chat_template").is_some(),
         memory: estimate_memory(gguf, &dims, context, options),
         convert: options.convert.as_str().into(),
+        kv_cache: crate::kernels::attention::effective_kind(options.kv_cache, dims.head_dim)
+            .as_str()
+            .into(),
         converted_tensors: gguf
             .tensors
             .iter()
@@ -366,18 +374,31 @@ pub fn estimate_memory(gguf: &Gguf, dims: &Dims, context: usize, options: &LoadO
             _ => {}
         }
     }
+    let kv_kind = crate::kernels::attention::effective_kind(options.kv_cache, dims.head_dim);
     let f = 4u64;
     let (ctx, chunk) = (context as u64, PREFILL_CHUNK as u64);
+    let (d, ff, vocab) = (dims.embedding as u64, dims.feed_forward as u64, dims.vocab as u64);
+    let (qw, kvw) = (
+        (dims.heads * dims.head_dim) as u64,
+        (dims.kv_heads * dims.head_dim) as u64,
+    );
     let kv = dims.layers as u64
         * 2
-        * (dims.kv_heads * dims.head_dim) as u64
+        * dims.kv_heads as u64
         * ctx
-        * crate::kernels::attention::BYTES_PER_VALUE as u64;
+        * crate::kernels::attention::row_bytes(kv_kind, dims.head_dim) as u64;
+    // Rotary cosines and sines for every position.
     let rope = ctx * dims.head_dim as u64 * f;
-    let activations =
-        chunk * (dims.vocab as u64 + 3 * dims.feed_forward as u64 + 8 * dims.embedding as u64) * f
-            + 3 * (dims.heads as u64) * chunk.max(1) * ctx * f
-            + 2 * (dims.heads * dims.head_dim) as u64 * ctx * f;
+    // A prefill chunk's rows (`arch::Scratch`): residual, norm, q, k, v, attention output,
+    // gate and up; the quantized activations (one byte, a widened i16 and lane sums: at most
+    // an f32's worth per value); a several-row product's tile buffer; the attention's scores
+    // for one group of query heads over the whole context.
+    let rows = chunk * (2 * d + 2 * qw + 2 * kvw + 2 * ff) * f + chunk * ff.max(qw).max(d) * f;
+    let tiles = chunk * ff.max(qw).max(d) * f;
+    let scores = (dims.heads / dims.kv_heads.max(1)) as u64 * ctx * f;
+    // Logits: one row while generating; scoring's rows, and the product's buffer for them.
+    let logits = 2 * SCORE_CHUNK as u64 * vocab * f;
+    let activations = rows + tiles + scores + logits;
     let scratch = rope + activations;
     MemoryEstimate {
         copied_weights_bytes: copied,

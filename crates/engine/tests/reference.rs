@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use omp_engine::clock::NoClock;
 use omp_engine::{Model, Step};
-use omp_protocol::{ChatMessage, ConvertMode, LoadOptions, SamplingParams};
+use omp_protocol::{ChatMessage, ConvertMode, KvCacheType, LoadOptions, SamplingParams};
 use serde_json::Value;
 
 const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -62,19 +62,22 @@ fn ids(v: &Value) -> Vec<u32> {
         .collect()
 }
 
-/// One model per conversion mode, shared by the tests of this file.
-fn model(convert: ConvertMode) -> &'static Mutex<Model> {
+/// One model per conversion mode and cache type, shared by the tests of this file.
+fn model(convert: ConvertMode, kv_cache: KvCacheType) -> &'static Mutex<Model> {
     static PLAIN: OnceLock<Mutex<Model>> = OnceLock::new();
     static CONVERTED: OnceLock<Mutex<Model>> = OnceLock::new();
-    let cell = if convert == ConvertMode::None {
-        &PLAIN
-    } else {
-        &CONVERTED
+    static Q8_CACHE: OnceLock<Mutex<Model>> = OnceLock::new();
+    let cell = match (convert, kv_cache) {
+        (ConvertMode::None, KvCacheType::F16) => &PLAIN,
+        (_, KvCacheType::F16) => &CONVERTED,
+        (ConvertMode::None, KvCacheType::Q8_0) => &Q8_CACHE,
+        _ => unreachable!("not used by these tests"),
     };
     cell.get_or_init(|| {
         let opts = LoadOptions {
             context_length: 512,
             convert,
+            kv_cache,
         };
         Mutex::new(Model::load(model_bytes(), &opts).expect("the bundled model loads"))
     })
@@ -94,7 +97,7 @@ fn the_records_are_for_the_bundled_file() {
 
 #[test]
 fn tokenization_equals_llama_cpp() {
-    let m = model(ConvertMode::None).lock().unwrap();
+    let m = model(ConvertMode::None, KvCacheType::F16).lock().unwrap();
     let tok = m.tokenizer();
     let mut mismatches = Vec::new();
     let cases = records()["tokenize"].as_array().unwrap();
@@ -127,7 +130,7 @@ fn tokenization_equals_llama_cpp() {
 
 #[test]
 fn chat_prompts_render_and_tokenize_as_llama_cpp() {
-    let m = model(ConvertMode::None).lock().unwrap();
+    let m = model(ConvertMode::None, KvCacheType::F16).lock().unwrap();
     for case in records()["chat"].as_array().unwrap() {
         let messages = chat_messages(case);
         assert_eq!(
@@ -148,8 +151,8 @@ fn chat_messages(case: &Value) -> Vec<ChatMessage> {
 }
 
 /// Per prompt: tokens of free-running agreement, teacher-forced argmax matches, positions.
-fn compare(convert: ConvertMode) -> Vec<(usize, usize, usize)> {
-    let mut m = model(convert).lock().unwrap();
+fn compare(convert: ConvertMode, kv: KvCacheType) -> Vec<(usize, usize, usize)> {
+    let mut m = model(convert, kv).lock().unwrap();
     let max = records()["max_tokens"].as_u64().unwrap() as u32;
     let mut rows = Vec::new();
     for case in records()["chat"].as_array().unwrap() {
@@ -177,12 +180,13 @@ fn compare(convert: ConvertMode) -> Vec<(usize, usize, usize)> {
     rows
 }
 
-fn report(convert: ConvertMode) -> (usize, f64) {
-    let rows = compare(convert);
+fn report(convert: ConvertMode, kv: KvCacheType) -> (usize, f64) {
+    let rows = compare(convert, kv);
     let (mut matched, mut total, mut min_agree) = (0, 0, usize::MAX);
     println!(
-        "convert={}: prompt  free-running  teacher-forced",
-        convert.as_str()
+        "convert={} kv_cache={}: prompt  free-running  teacher-forced",
+        convert.as_str(),
+        kv.as_str()
     );
     for (i, (agree, m, n)) in rows.iter().enumerate() {
         println!("  {i:>2}  {agree:>3} tokens   {m}/{n}");
@@ -227,7 +231,7 @@ fn recorded_prompts_follow_the_margin_rule() {
 
 #[test]
 fn greedy_continuations_follow_llama_cpp() {
-    let (min_agree, rate) = report(ConvertMode::None);
+    let (min_agree, rate) = report(ConvertMode::None, KvCacheType::F16);
     let shortest = records()["chat"]
         .as_array()
         .unwrap()
@@ -250,10 +254,22 @@ fn greedy_continuations_follow_llama_cpp() {
 fn converted_weights_stay_close_to_llama_cpp() {
     // Q8_0 re-quantization rounds the 4-bit weights once more, so this is a looser check; the
     // numbers are printed for the record.
-    let (_, rate) = report(ConvertMode::Q8_0);
+    let (_, rate) = report(ConvertMode::Q8_0, KvCacheType::F16);
     assert!(
         rate >= 0.90,
         "teacher-forced agreement with --convert {:.1}% < 90%",
+        rate * 100.0
+    );
+}
+
+#[test]
+fn q8_kv_cache_stays_close_to_llama_cpp() {
+    // Keys and values rounded to 8 bits change every attention score a little; like the
+    // converted weights this is a looser check, printed for the record.
+    let (_, rate) = report(ConvertMode::None, KvCacheType::Q8_0);
+    assert!(
+        rate >= 0.95,
+        "teacher-forced agreement with a Q8_0 cache {:.1}% < 95%",
         rate * 100.0
     );
 }

@@ -29,6 +29,7 @@ fn estimate_is_close_to_the_engines_for_the_bundled_model() {
             &LoadOptions {
                 context_length: 2048,
                 convert: mode,
+                ..LoadOptions::default()
             },
         )
         .unwrap();

@@ -113,6 +113,9 @@ pub struct ModelInfo {
     pub convert: String,
     /// Tensors that the conversion changed.
     pub converted_tensors: u32,
+    /// Storage of the key/value cache (`f16` or `q8_0`).
+    #[serde(default)]
+    pub kv_cache: String,
     /// `general.license` when present.
     pub license: Option<String>,
 }

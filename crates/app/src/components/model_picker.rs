@@ -109,6 +109,15 @@ pub fn model_picker() -> Html {
             ctx.state.dispatch(Action::SetConvert(input.checked()));
         })
     };
+    let on_compact_kv = {
+        let ctx = ctx.clone();
+        Callback::from(move |e: Event| {
+            let Some(input) = e.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else {
+                return;
+            };
+            ctx.state.dispatch(Action::SetCompactKv(input.checked()));
+        })
+    };
 
     let current_id = ctx.state.source.as_ref().and_then(|s| {
         models
@@ -157,6 +166,10 @@ pub fn model_picker() -> Html {
             <label class="check">
                 <input id="convert" type="checkbox" checked={ctx.state.convert} onchange={on_convert} disabled={busy} />
                 <span>{ t.convert }</span>
+            </label>
+            <label class="check">
+                <input id="compact-kv" type="checkbox" checked={ctx.state.compact_kv} onchange={on_compact_kv} disabled={busy} data-testid="compact-kv" />
+                <span>{ t.compact_kv }</span>
             </label>
             { for summary }
         </div>

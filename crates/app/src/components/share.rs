@@ -37,6 +37,7 @@ fn current_link(ctx: &Ctx, autorun: bool) -> LinkConfig {
         params: s.params.clone(),
         autorun,
         convert: Some(s.convert),
+        kv_cache: s.compact_kv.then_some(omp_protocol::KvCacheType::Q8_0),
         embed: false,
         parent_origin: None,
     }

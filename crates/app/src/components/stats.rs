@@ -30,13 +30,14 @@ pub fn stats() -> Html {
         row(
             t.model_memory,
             format!(
-                "{} ({} {}, {} {}, {} {}, {})",
+                "{} ({} {}, {} {}, {} {} {}, {})",
                 fmt_bytes(m.file_bytes + m.memory.total_bytes),
                 t.file,
                 fmt_bytes(m.file_bytes),
                 t.weights,
                 fmt_bytes(m.memory.copied_weights_bytes),
                 t.kv_cache,
+                m.kv_cache.to_uppercase(),
                 fmt_bytes(m.memory.kv_cache_bytes),
                 t.for_tokens.replace("{n}", &m.memory.context.to_string())
             ),

@@ -254,7 +254,12 @@ impl Llama {
     }
 
     /// Loads weights and checks every shape against the hyperparameters.
-    pub(crate) fn load(gguf: &Gguf, loader: &mut Loader<'_>, context: usize) -> Result<Self> {
+    pub(crate) fn load(
+        gguf: &Gguf,
+        loader: &mut Loader<'_>,
+        context: usize,
+        kv: omp_protocol::KvCacheType,
+    ) -> Result<Self> {
         Self::check(gguf, loader)?;
         let hp = Hparams::from_gguf(gguf, "llama")?;
         let (d, v) = (hp.embedding_length as u64, hp.vocab_size as u64);
@@ -279,7 +284,7 @@ impl Llama {
                 ffn_gate: loader.matrix(&ffn_gate.0, &ffn_gate.1)?,
                 ffn_up: loader.matrix(&ffn_up.0, &ffn_up.1)?,
                 ffn_down: loader.matrix(&ffn_down.0, &ffn_down.1)?,
-                cache: KvCache::new(hp.head_count_kv, context, hp.head_dim),
+                cache: KvCache::new(kv, hp.head_count_kv, context, hp.head_dim),
             });
         }
         let freq_factors = if loader.has("rope_freqs.weight") {

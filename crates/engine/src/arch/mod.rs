@@ -72,9 +72,14 @@ pub(crate) fn check_tensors(gguf: &Gguf, options: &omp_protocol::LoadOptions) ->
 }
 
 impl Network {
-    pub(crate) fn load(gguf: &Gguf, loader: &mut Loader<'_>, context: usize) -> Result<Self> {
+    pub(crate) fn load(
+        gguf: &Gguf,
+        loader: &mut Loader<'_>,
+        context: usize,
+        kv: omp_protocol::KvCacheType,
+    ) -> Result<Self> {
         match gguf.str("general.architecture")? {
-            "llama" => Ok(Network::Llama(llama::Llama::load(gguf, loader, context)?)),
+            "llama" => Ok(Network::Llama(llama::Llama::load(gguf, loader, context, kv)?)),
             other => Err(Error::UnsupportedArchitecture(other.into())),
         }
     }

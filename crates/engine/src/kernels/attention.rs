@@ -1,46 +1,82 @@
-//! Causal attention over an f16 key/value cache.
+//! Causal attention over a key/value cache of f16 or Q8_0 values.
 //!
-//! The arithmetic follows llama.cpp's CPU path without flash attention, which stores keys and
-//! values as f16, multiplies with the query rounded to f16, and rounds the softmax weights to
-//! f16 before weighting the values; each of those products is then exact in f32. Scores are
-//! summed in eight lanes ([`super::ops::dot8`]), the weighted values in position order.
+//! With f16 (the default) the arithmetic follows llama.cpp's CPU path without flash attention,
+//! which stores keys and values as f16, multiplies with the query rounded to f16, and rounds
+//! the softmax weights to f16 before weighting the values; each of those products is then
+//! exact in f32. Scores are summed in eight lanes ([`super::ops::dot8`]), the weighted values
+//! in position order.
+//!
+//! With Q8_0 each cached row is quantized per block of 32 like an activation row
+//! ([`super::QActivations`]) and stored in ggml's `block_q8_0` layout. Scores are then the
+//! engine's Q8_0 matrix kernel applied to a page of keys with the query quantized the same
+//! way (as llama.cpp multiplies a Q8_0 key cache), and values are dequantized row by row.
 
 use half::f16;
+use omp_protocol::KvCacheType;
 
 use super::ops::{dot8, round_f16, softmax};
+use super::{rows_kernel, scalar, QActivations, WeightType, BLOCK};
 
 /// Positions per page of the cache.
 const PAGE: usize = 64;
 
-/// Bytes per cached key or value (f16); memory estimates use it too.
-pub const BYTES_PER_VALUE: usize = 2;
+/// Bytes one cached row of `head_dim` values takes in `kind` (Q8_0: 34 bytes per 32 values).
+/// Memory estimates use it too.
+pub fn row_bytes(kind: KvCacheType, head_dim: usize) -> usize {
+    match kind {
+        KvCacheType::F16 => 2 * head_dim,
+        KvCacheType::Q8_0 => head_dim / BLOCK * WeightType::Q8_0.block_bytes(),
+    }
+}
+
+/// The storage a cache for rows of `head_dim` values really uses when `kind` is asked for:
+/// Q8_0 needs whole blocks, so other widths keep f16.
+pub fn effective_kind(kind: KvCacheType, head_dim: usize) -> KvCacheType {
+    match kind {
+        KvCacheType::Q8_0 if head_dim.is_multiple_of(BLOCK) => KvCacheType::Q8_0,
+        _ => KvCacheType::F16,
+    }
+}
 
 /// Keys and values of past positions for one layer, in pages of [`PAGE`] positions allocated
 /// as the context fills: appending never moves what is already cached, and memory follows the
 /// tokens actually used rather than the whole context (a tab's memory never shrinks, so
 /// reserving 2048 positions up front cost as much as filling them). Within a page the layout
-/// is `[head][position][dim]`, f16 bits.
+/// is `[head][position][row]`, a row being `head_dim` f16 values (little-endian bits) or
+/// `head_dim / 32` Q8_0 blocks.
 #[derive(Debug, Clone)]
 pub struct KvCache {
-    k: Vec<Box<[u16]>>,
-    v: Vec<Box<[u16]>>,
+    k: Vec<Box<[u8]>>,
+    v: Vec<Box<[u8]>>,
+    kind: KvCacheType,
     heads: usize,
     head_dim: usize,
+    /// Bytes of one cached row (one head at one position).
+    row: usize,
     capacity: usize,
     len: usize,
 }
 
 impl KvCache {
-    /// Room for up to `capacity` positions of `heads` heads of width `head_dim`.
-    pub fn new(heads: usize, capacity: usize, head_dim: usize) -> Self {
+    /// Room for up to `capacity` positions of `heads` heads of width `head_dim`, stored as
+    /// `kind` (see [`effective_kind`]).
+    pub fn new(kind: KvCacheType, heads: usize, capacity: usize, head_dim: usize) -> Self {
+        let kind = effective_kind(kind, head_dim);
         Self {
             k: Vec::new(),
             v: Vec::new(),
+            kind,
             heads,
             head_dim,
+            row: row_bytes(kind, head_dim),
             capacity,
             len: 0,
         }
+    }
+
+    /// How values are stored.
+    pub fn kind(&self) -> KvCacheType {
+        self.kind
     }
 
     /// Positions cached.
@@ -60,16 +96,16 @@ impl KvCache {
 
     /// Bytes held (pages allocated so far).
     pub fn bytes(&self) -> usize {
-        (self.k.len() + self.v.len()) * self.page_len() * BYTES_PER_VALUE
+        (self.k.len() + self.v.len()) * self.page_bytes()
     }
 
     /// Bytes the cache holds once all `capacity` positions are used.
     pub fn full_bytes(&self) -> usize {
-        2 * self.heads * self.capacity * self.head_dim * BYTES_PER_VALUE
+        2 * self.heads * self.capacity * self.row
     }
 
-    fn page_len(&self) -> usize {
-        self.heads * PAGE * self.head_dim
+    fn page_bytes(&self) -> usize {
+        self.heads * PAGE * self.row
     }
 
     /// Forgets positions from `len` on (their pages stay allocated for reuse).
@@ -77,46 +113,72 @@ impl KvCache {
         self.len = self.len.min(len);
     }
 
-    /// Appends rows of keys and values (`n` rows of `heads * head_dim`), rounding them to f16.
-    /// The caller checks that they fit.
+    /// Appends rows of keys and values (`n` rows of `heads * head_dim`), rounding them to the
+    /// cache's type. The caller checks that they fit.
     pub fn append(&mut self, k: &[f32], v: &[f32]) {
         let width = self.heads * self.head_dim;
         let n = k.len() / width;
         debug_assert!(self.len + n <= self.capacity);
-        let hd = self.head_dim;
+        let (hd, row) = (self.head_dim, self.row);
         for i in 0..n {
             let t = self.len + i;
             let (page, slot) = (t / PAGE, t % PAGE);
             while self.k.len() <= page {
-                let zeros = vec![0u16; self.page_len()].into_boxed_slice();
+                let zeros = vec![0u8; self.page_bytes()].into_boxed_slice();
                 self.k.push(zeros.clone());
                 self.v.push(zeros);
             }
             for h in 0..self.heads {
                 let src = i * width + h * hd;
-                let dst = (h * PAGE + slot) * hd;
-                for d in 0..hd {
-                    self.k[page][dst + d] = f16::from_f32(k[src + d]).to_bits();
-                    self.v[page][dst + d] = f16::from_f32(v[src + d]).to_bits();
-                }
+                let dst = (h * PAGE + slot) * row;
+                let kind = self.kind;
+                store(kind, &k[src..src + hd], &mut self.k[page][dst..dst + row]);
+                store(kind, &v[src..src + hd], &mut self.v[page][dst..dst + row]);
             }
         }
         self.len += n;
     }
 
     fn at(&self, head: usize, t: usize) -> (usize, std::ops::Range<usize>) {
-        let at = (head * PAGE + t % PAGE) * self.head_dim;
-        (t / PAGE, at..at + self.head_dim)
+        let at = (head * PAGE + t % PAGE) * self.row;
+        (t / PAGE, at..at + self.row)
     }
 
-    fn key(&self, head: usize, t: usize) -> &[u16] {
+    fn key(&self, head: usize, t: usize) -> &[u8] {
         let (p, r) = self.at(head, t);
         &self.k[p][r]
     }
 
-    fn value(&self, head: usize, t: usize) -> &[u16] {
+    fn value(&self, head: usize, t: usize) -> &[u8] {
         let (p, r) = self.at(head, t);
         &self.v[p][r]
+    }
+
+    /// The keys of `head` at positions `t..t + count`, all within one page: `count` rows.
+    fn keys(&self, head: usize, t: usize, count: usize) -> &[u8] {
+        let (p, r) = self.at(head, t);
+        &self.k[p][r.start..r.start + count * self.row]
+    }
+}
+
+/// Writes one row of values into `out` in `kind`'s layout.
+fn store(kind: KvCacheType, x: &[f32], out: &mut [u8]) {
+    match kind {
+        KvCacheType::F16 => {
+            for (o, &v) in out.chunks_exact_mut(2).zip(x) {
+                o.copy_from_slice(&f16::from_f32(v).to_bits().to_le_bytes());
+            }
+        }
+        KvCacheType::Q8_0 => {
+            let mut q = [0i8; BLOCK];
+            for (blk, x) in out.chunks_exact_mut(34).zip(x.chunks_exact(BLOCK)) {
+                let (d, _) = scalar::quantize_block(x, &mut q);
+                blk[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+                for (o, &v) in blk[2..].iter_mut().zip(&q) {
+                    *o = v as u8;
+                }
+            }
+        }
     }
 }
 
@@ -127,16 +189,27 @@ pub struct AttentionScratch {
     q: Vec<f32>,
     k: Vec<f32>,
     acc: Vec<f32>,
+    /// The query heads of a group, quantized (Q8_0 caches).
+    qa: QActivations,
 }
 
-/// Widens f16 bits into `out` (see [`super::f16_to_f32`]).
+/// Widens one cached row into `out`.
 #[inline(always)]
-fn widen(bits: &[u16], out: &mut [f32]) {
+fn widen(kind: KvCacheType, row: &[u8], out: &mut [f32]) {
+    match kind {
+        KvCacheType::F16 => widen_f16(row, out),
+        KvCacheType::Q8_0 => scalar::dequantize_row(WeightType::Q8_0, row, out),
+    }
+}
+
+/// Widens little-endian f16 bits into `out` (see [`super::f16_to_f32`]).
+#[inline(always)]
+fn widen_f16(bits: &[u8], out: &mut [f32]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     super::wasm::widen_f16(bits, out);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    for (o, &b) in out.iter_mut().zip(bits) {
-        *o = super::f16_to_f32(b);
+    for (o, b) in out.iter_mut().zip(bits.chunks_exact(2)) {
+        *o = super::f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
     }
 }
 
@@ -161,19 +234,36 @@ pub fn attention(
     s.q.resize(group * hd, 0.0);
     s.k.resize(hd, 0.0);
     s.acc.resize(group * hd, 0.0);
+    let kernel = rows_kernel(WeightType::Q8_0);
     for i in 0..n {
         let visible = first + i + 1;
         s.scores.resize(group * visible, 0.0);
         for g in 0..cache.heads {
             let heads_of_g = g * group..(g + 1) * group;
             let q_rows = &q[i * width + heads_of_g.start * hd..i * width + heads_of_g.end * hd];
-            for (dst, &x) in s.q.iter_mut().zip(q_rows) {
-                *dst = round_f16(x);
-            }
-            for t in 0..visible {
-                widen(cache.key(g, t), &mut s.k);
-                for j in 0..group {
-                    s.scores[j * visible + t] = dot8(&s.q[j * hd..(j + 1) * hd], &s.k) * scale;
+            match cache.kind {
+                KvCacheType::F16 => {
+                    for (dst, &x) in s.q.iter_mut().zip(q_rows) {
+                        *dst = round_f16(x);
+                    }
+                    for t in 0..visible {
+                        widen_f16(cache.key(g, t), &mut s.k);
+                        for j in 0..group {
+                            s.scores[j * visible + t] = dot8(&s.q[j * hd..(j + 1) * hd], &s.k) * scale;
+                        }
+                    }
+                }
+                KvCacheType::Q8_0 => {
+                    s.qa.quantize(q_rows, group, hd);
+                    for t0 in (0..visible).step_by(PAGE) {
+                        let count = PAGE.min(visible - t0);
+                        let keys = cache.keys(g, t0, count);
+                        for j in 0..group {
+                            let scores = &mut s.scores[j * visible + t0..j * visible + t0 + count];
+                            kernel(keys, cache.row, &s.qa.row(j), scores);
+                            scores.iter_mut().for_each(|x| *x *= scale);
+                        }
+                    }
                 }
             }
             for j in 0..group {
@@ -181,7 +271,7 @@ pub fn attention(
             }
             s.acc.iter_mut().for_each(|a| *a = 0.0);
             for t in 0..visible {
-                widen(cache.value(g, t), &mut s.k);
+                widen(cache.kind, cache.value(g, t), &mut s.k);
                 for j in 0..group {
                     let p = round_f16(s.scores[j * visible + t]);
                     for (a, &v) in s.acc[j * hd..(j + 1) * hd].iter_mut().zip(&s.k) {
@@ -197,10 +287,13 @@ pub fn attention(
 #[cfg(test)]
 mod tests {
     use super::*;
+    // In wasm they run in Chromium with the vector widening and the Q8_0 row kernels.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn one_position_returns_its_value() {
-        let mut c = KvCache::new(1, 4, 2);
+        let mut c = KvCache::new(KvCacheType::F16, 1, 4, 2);
         c.append(&[1.0, 0.0], &[3.0, -2.0]);
         let mut out = [0f32; 4];
         attention(
@@ -216,7 +309,7 @@ mod tests {
 
     #[test]
     fn later_rows_see_more_positions_and_weights_follow_scores() {
-        let mut c = KvCache::new(1, 4, 2);
+        let mut c = KvCache::new(KvCacheType::F16, 1, 4, 2);
         c.append(&[1.0, 0.0, 0.0, 1.0], &[1.0, 0.0, 0.0, 1.0]);
         let mut out = [0f32; 4];
         // Row 0 sees only position 0; row 1 prefers position 1 (its key matches the query).
@@ -244,7 +337,7 @@ mod tests {
         let mut rng = crate::sampling::Rng::new(3);
         let mut r = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect() };
         let (ks, vs) = (r(total * kv_heads * hd), r(total * kv_heads * hd));
-        let mut c = KvCache::new(kv_heads, total, hd);
+        let mut c = KvCache::new(KvCacheType::F16, kv_heads, total, hd);
         let mut at = 0;
         for step in [1, 63, 1, 60, total - 125] {
             let w = kv_heads * hd;
@@ -275,5 +368,77 @@ mod tests {
             }
             assert_eq!(&out[h * hd..(h + 1) * hd], &want[..], "head {h}");
         }
+    }
+
+    /// The Q8_0 cache: scores are the Q8_0 kernel's products of the quantized query with the
+    /// quantized keys, read across page boundaries, and values are the dequantized rows; each
+    /// query head gets what a plain computation over the same quantized rows gives.
+    #[test]
+    fn q8_cache_matches_plain_attention_over_its_quantized_rows() {
+        let (kv_heads, heads, hd) = (3, 9, 64);
+        let total = PAGE + 7;
+        let mut rng = crate::sampling::Rng::new(11);
+        let mut r = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.next_f32() * 4.0 - 2.0).collect() };
+        let (ks, vs) = (r(total * kv_heads * hd), r(total * kv_heads * hd));
+        let mut c = KvCache::new(KvCacheType::Q8_0, kv_heads, total, hd);
+        let w = kv_heads * hd;
+        c.append(&ks[..5 * w], &vs[..5 * w]);
+        c.append(&ks[5 * w..], &vs[5 * w..]);
+        assert_eq!(c.kind(), KvCacheType::Q8_0);
+        assert_eq!(c.full_bytes(), 2 * kv_heads * total * 68);
+        let q = r(heads * hd);
+        let mut out = vec![0f32; heads * hd];
+        attention(&q, &c, heads, 0.125, &mut out, &mut AttentionScratch::default());
+        let quantized = |x: &[f32]| {
+            let mut row = vec![0u8; 68];
+            store(KvCacheType::Q8_0, x, &mut row);
+            row
+        };
+        for h in 0..heads {
+            let g = h / (heads / kv_heads);
+            let mut qa = QActivations::default();
+            qa.quantize(&q[h * hd..(h + 1) * hd], 1, hd);
+            let mut scores: Vec<f32> = (0..total)
+                .map(|t| {
+                    let k = quantized(&ks[(t * kv_heads + g) * hd..][..hd]);
+                    scalar::dot(WeightType::Q8_0, &k, &qa.row(0)) * 0.125
+                })
+                .collect();
+            softmax(&mut scores);
+            let mut want = vec![0f32; hd];
+            let mut v = vec![0f32; hd];
+            for (t, &p) in scores.iter().enumerate() {
+                let row = quantized(&vs[(t * kv_heads + g) * hd..][..hd]);
+                scalar::dequantize_row(WeightType::Q8_0, &row, &mut v);
+                for d in 0..hd {
+                    want[d] += round_f16(p) * v[d];
+                }
+            }
+            assert_eq!(&out[h * hd..(h + 1) * hd], &want[..], "head {h}");
+        }
+        // And it stays close to the f16 cache's answer: 8 bits per value lose little.
+        let mut f = KvCache::new(KvCacheType::F16, kv_heads, total, hd);
+        f.append(&ks, &vs);
+        let mut exact = vec![0f32; heads * hd];
+        attention(&q, &f, heads, 0.125, &mut exact, &mut AttentionScratch::default());
+        let worst = out
+            .iter()
+            .zip(&exact)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst > 0.0 && worst < 0.05,
+            "largest difference from f16: {worst}"
+        );
+    }
+
+    #[test]
+    fn q8_needs_whole_blocks_and_other_widths_keep_f16() {
+        assert_eq!(effective_kind(KvCacheType::Q8_0, 64), KvCacheType::Q8_0);
+        assert_eq!(effective_kind(KvCacheType::Q8_0, 48), KvCacheType::F16);
+        let c = KvCache::new(KvCacheType::Q8_0, 1, 4, 8);
+        assert_eq!(c.kind(), KvCacheType::F16);
+        assert_eq!(row_bytes(KvCacheType::Q8_0, 64), 68);
+        assert_eq!(row_bytes(KvCacheType::F16, 64), 128);
     }
 }

@@ -233,9 +233,10 @@ fn vector_f16_widening_equals_the_scalar_one_for_every_f16() {
 #[test]
 fn vector_slice_widening_equals_the_scalar_one() {
     let bits: Vec<u16> = (0..=u16::MAX).rev().collect();
+    let bytes: Vec<u8> = bits.iter().flat_map(|b| b.to_le_bytes()).collect();
     for n in [0, 1, 7, 8, 9, 64, 65, bits.len()] {
         let mut out = vec![0f32; n];
-        wasm::widen_f16(&bits[..n], &mut out);
+        wasm::widen_f16(&bytes[..2 * n], &mut out);
         for (o, &h) in out.iter().zip(&bits) {
             assert_eq!(o.to_bits(), f16_to_f32(h).to_bits(), "n={n} bits {h:#06x}");
         }

@@ -352,25 +352,25 @@ pub(crate) fn dot8(a: &[f32], b: &[f32]) -> f32 {
     finish([lo], [hi], [0.0])[0]
 }
 
-/// [`super::f16_to_f32`] over a slice: eight values per step (the attention widens every
+/// [`super::f16_to_f32`] over a slice of little-endian f16 bits: eight values per step (the attention widens every
 /// cached key and value it reads, about two million per token at a 170-token context).
 #[cfg(target_feature = "simd128")]
-pub(crate) fn widen_f16(bits: &[u16], out: &mut [f32]) {
-    let n = bits.len().min(out.len());
-    let (bits, out) = (&bits[..n], &mut out[..n]);
+pub(crate) fn widen_f16(bits: &[u8], out: &mut [f32]) {
+    let n = (bits.len() / 2).min(out.len());
+    let (bits, out) = (&bits[..2 * n], &mut out[..n]);
     let mut i = 0;
     while i + 8 <= n {
-        // SAFETY: `i + 8 <= n` and both slices hold `n` elements.
+        // SAFETY: `i + 8 <= n`, `bits` holds `2n` bytes and `out` `n` values.
         unsafe {
-            let h = v128_load(bits.as_ptr().add(i) as *const v128);
+            let h = v128_load(bits.as_ptr().add(2 * i) as *const v128);
             let o = out.as_mut_ptr().add(i) as *mut v128;
             v128_store(o, f16x4_to_f32x4(u32x4_extend_low_u16x8(h)));
             v128_store(o.add(1), f16x4_to_f32x4(u32x4_extend_high_u16x8(h)));
         }
         i += 8;
     }
-    for (o, &b) in out[i..].iter_mut().zip(&bits[i..]) {
-        *o = super::f16_to_f32(b);
+    for (o, b) in out[i..].iter_mut().zip(bits[2 * i..].chunks_exact(2)) {
+        *o = super::f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
     }
 }
 
