@@ -11,6 +11,8 @@
 //! engine's Q8_0 matrix kernel applied to a page of keys with the query quantized the same
 //! way (as llama.cpp multiplies a Q8_0 key cache), and values are dequantized row by row.
 
+use std::sync::{Mutex, PoisonError};
+
 use half::f16;
 use omp_protocol::KvCacheType;
 
@@ -182,14 +184,23 @@ fn store(kind: KvCacheType, x: &[f32], out: &mut [u8]) {
     }
 }
 
-/// Reusable buffers for [`attention`].
-#[derive(Debug, Default, Clone)]
+/// Reusable buffers for [`attention`]: one set per key/value head, so that the heads' groups
+/// can run on different threads.
+#[derive(Debug, Default)]
 pub struct AttentionScratch {
+    groups: Vec<Mutex<GroupScratch>>,
+    /// Every group's output rows, group after group (`n` rows of a group's width each).
+    out: Vec<f32>,
+}
+
+/// Buffers of one group of query heads.
+#[derive(Debug, Default)]
+struct GroupScratch {
     scores: Vec<f32>,
     q: Vec<f32>,
     k: Vec<f32>,
     acc: Vec<f32>,
-    /// The query heads of a group, quantized (Q8_0 caches).
+    /// The group's query heads, quantized (Q8_0 caches).
     qa: QActivations,
 }
 
@@ -217,7 +228,8 @@ fn widen_f16(bits: &[u8], out: &mut [f32]) {
 /// sharing `cache`'s heads in groups; writes `n` rows of `heads * head_dim` into `out`.
 ///
 /// Each cached key and value is widened once per group of query heads that shares it, and
-/// each query head's products are the same as if it were computed alone.
+/// each query head's products are the same as if it were computed alone. The groups are the
+/// thread pool's tasks; a group's arithmetic does not depend on which thread runs it.
 pub fn attention(
     q: &[f32],
     cache: &KvCache,
@@ -229,58 +241,90 @@ pub fn attention(
     let hd = cache.head_dim;
     let width = heads * hd;
     let n = q.len() / width;
+    let gw = heads / cache.heads * hd;
+    if s.groups.len() < cache.heads {
+        s.groups.resize_with(cache.heads, Default::default);
+    }
+    s.out.resize(cache.heads * n * gw, 0.0);
+    let groups = &s.groups;
+    crate::pool::for_each_chunk(&mut s.out, n * gw, &|g, group_out| {
+        // Each task locks only its own group's buffers, so the lock is never contended (and a
+        // panic elsewhere cannot poison what this group needs).
+        let mut gs = groups[g].lock().unwrap_or_else(PoisonError::into_inner);
+        attend_group(q, cache, heads, g, scale, group_out, &mut gs);
+    });
+    for g in 0..cache.heads {
+        for i in 0..n {
+            let src = (g * n + i) * gw;
+            out[i * width + g * gw..i * width + (g + 1) * gw].copy_from_slice(&s.out[src..src + gw]);
+        }
+    }
+}
+
+/// The query heads of group `g` over its cached keys and values, for the `n` query rows;
+/// writes `n` rows of the group's width into `out`.
+fn attend_group(
+    q: &[f32],
+    cache: &KvCache,
+    heads: usize,
+    g: usize,
+    scale: f32,
+    out: &mut [f32],
+    s: &mut GroupScratch,
+) {
+    let hd = cache.head_dim;
+    let width = heads * hd;
+    let n = q.len() / width;
     let group = heads / cache.heads;
     let first = cache.len - n;
     s.q.resize(group * hd, 0.0);
     s.k.resize(hd, 0.0);
     s.acc.resize(group * hd, 0.0);
     let kernel = rows_kernel(WeightType::Q8_0);
+    let heads_of_g = g * group..(g + 1) * group;
     for i in 0..n {
         let visible = first + i + 1;
         s.scores.resize(group * visible, 0.0);
-        for g in 0..cache.heads {
-            let heads_of_g = g * group..(g + 1) * group;
-            let q_rows = &q[i * width + heads_of_g.start * hd..i * width + heads_of_g.end * hd];
-            match cache.kind {
-                KvCacheType::F16 => {
-                    for (dst, &x) in s.q.iter_mut().zip(q_rows) {
-                        *dst = round_f16(x);
-                    }
-                    for t in 0..visible {
-                        widen_f16(cache.key(g, t), &mut s.k);
-                        for j in 0..group {
-                            s.scores[j * visible + t] = dot8(&s.q[j * hd..(j + 1) * hd], &s.k) * scale;
-                        }
-                    }
+        let q_rows = &q[i * width + heads_of_g.start * hd..i * width + heads_of_g.end * hd];
+        match cache.kind {
+            KvCacheType::F16 => {
+                for (dst, &x) in s.q.iter_mut().zip(q_rows) {
+                    *dst = round_f16(x);
                 }
-                KvCacheType::Q8_0 => {
-                    s.qa.quantize(q_rows, group, hd);
-                    for t0 in (0..visible).step_by(PAGE) {
-                        let count = PAGE.min(visible - t0);
-                        let keys = cache.keys(g, t0, count);
-                        for j in 0..group {
-                            let scores = &mut s.scores[j * visible + t0..j * visible + t0 + count];
-                            kernel(keys, cache.row, &s.qa.row(j), scores);
-                            scores.iter_mut().for_each(|x| *x *= scale);
-                        }
+                for t in 0..visible {
+                    widen_f16(cache.key(g, t), &mut s.k);
+                    for j in 0..group {
+                        s.scores[j * visible + t] = dot8(&s.q[j * hd..(j + 1) * hd], &s.k) * scale;
                     }
                 }
             }
-            for j in 0..group {
-                softmax(&mut s.scores[j * visible..(j + 1) * visible]);
-            }
-            s.acc.iter_mut().for_each(|a| *a = 0.0);
-            for t in 0..visible {
-                widen(cache.kind, cache.value(g, t), &mut s.k);
-                for j in 0..group {
-                    let p = round_f16(s.scores[j * visible + t]);
-                    for (a, &v) in s.acc[j * hd..(j + 1) * hd].iter_mut().zip(&s.k) {
-                        *a += p * v;
+            KvCacheType::Q8_0 => {
+                s.qa.quantize(q_rows, group, hd);
+                for t0 in (0..visible).step_by(PAGE) {
+                    let count = PAGE.min(visible - t0);
+                    let keys = cache.keys(g, t0, count);
+                    for j in 0..group {
+                        let scores = &mut s.scores[j * visible + t0..j * visible + t0 + count];
+                        kernel(keys, cache.row, &s.qa.row(j), scores);
+                        scores.iter_mut().for_each(|x| *x *= scale);
                     }
                 }
             }
-            out[i * width + heads_of_g.start * hd..i * width + heads_of_g.end * hd].copy_from_slice(&s.acc);
         }
+        for j in 0..group {
+            softmax(&mut s.scores[j * visible..(j + 1) * visible]);
+        }
+        s.acc.iter_mut().for_each(|a| *a = 0.0);
+        for t in 0..visible {
+            widen(cache.kind, cache.value(g, t), &mut s.k);
+            for j in 0..group {
+                let p = round_f16(s.scores[j * visible + t]);
+                for (a, &v) in s.acc[j * hd..(j + 1) * hd].iter_mut().zip(&s.k) {
+                    *a += p * v;
+                }
+            }
+        }
+        out[i * group * hd..(i + 1) * group * hd].copy_from_slice(&s.acc);
     }
 }
 
@@ -440,5 +484,41 @@ mod tests {
         assert_eq!(c.kind(), KvCacheType::F16);
         assert_eq!(row_bytes(KvCacheType::Q8_0, 64), 68);
         assert_eq!(row_bytes(KvCacheType::F16, 64), 128);
+    }
+
+    /// Several query rows at once (a prefill), with the groups on the thread pool, give for
+    /// each row exactly what that row alone gives over the positions it may see.
+    #[test]
+    fn rows_at_once_equal_rows_one_by_one_for_every_group() {
+        for kind in [KvCacheType::F16, KvCacheType::Q8_0] {
+            let (kv_heads, heads, hd, total, n) = (3, 9, 32, 70, 5);
+            let mut rng = crate::sampling::Rng::new(5);
+            let mut r = |len: usize| -> Vec<f32> { (0..len).map(|_| rng.next_f32() * 2.0 - 1.0).collect() };
+            let (ks, vs) = (r(total * kv_heads * hd), r(total * kv_heads * hd));
+            let q = r(n * heads * hd);
+            let mut c = KvCache::new(kind, kv_heads, total, hd);
+            c.append(&ks, &vs);
+            let mut all = vec![0f32; n * heads * hd];
+            let mut s = AttentionScratch::default();
+            attention(&q, &c, heads, 0.2, &mut all, &mut s);
+            for i in 0..n {
+                let mut shorter = c.clone();
+                shorter.truncate(total - n + i + 1);
+                let mut one = vec![0f32; heads * hd];
+                attention(
+                    &q[i * heads * hd..(i + 1) * heads * hd],
+                    &shorter,
+                    heads,
+                    0.2,
+                    &mut one,
+                    &mut s,
+                );
+                assert_eq!(
+                    &all[i * heads * hd..(i + 1) * heads * hd],
+                    &one[..],
+                    "{kind:?} row {i}"
+                );
+            }
+        }
     }
 }
