@@ -191,9 +191,11 @@ impl ModelEntry {
 
     /// Peak memory while loading and running at [`ESTIMATE_CONTEXT`] tokens: the downloaded
     /// file (held while the model runs; weights kept as stored are read from it), weights
-    /// copied out of it, the f16 key/value cache and scratch.
-    pub fn estimate_bytes(&self, convert: bool) -> u64 {
-        let kv = self.dims.layers * 2 * self.dims.kv_width * ESTIMATE_CONTEXT * 2;
+    /// copied out of it, the key/value cache (f16, or Q8_0 with `compact_kv`: 34 bytes per
+    /// 32 values) and scratch.
+    pub fn estimate_bytes(&self, convert: bool, compact_kv: bool) -> u64 {
+        let values = self.dims.layers * 2 * self.dims.kv_width * ESTIMATE_CONTEXT;
+        let kv = if compact_kv { values * 34 / 32 } else { values * 2 };
         // Two 8-row blocks of logits (scoring), and 16 MiB for activations, the tokenizer and
         // the wasm runtime: the bundled model measures about 11 MB beyond file and cache.
         let scratch = 2 * 8 * self.dims.vocab * 4 + (16 << 20);
@@ -201,8 +203,8 @@ impl ModelEntry {
     }
 
     /// The browser-fit verdict.
-    pub fn fit(&self, convert: bool) -> Fit {
-        let e = self.estimate_bytes(convert);
+    pub fn fit(&self, convert: bool, compact_kv: bool) -> Fit {
+        let e = self.estimate_bytes(convert, compact_kv);
         if e > BROWSER_BUDGET_BYTES || self.bytes > BROWSER_BUDGET_BYTES {
             Fit::TooLarge
         } else if e > COMFORTABLE_BYTES {
@@ -213,8 +215,8 @@ impl ModelEntry {
     }
 
     /// Whether the playground can load it: a supported architecture that fits.
-    pub fn loadable(&self, convert: bool) -> bool {
-        self.runnable && self.fit(convert) != Fit::TooLarge
+    pub fn loadable(&self, convert: bool, compact_kv: bool) -> bool {
+        self.runnable && self.fit(convert, compact_kv) != Fit::TooLarge
     }
 
     /// Size bucket for the size filter.
@@ -328,18 +330,18 @@ mod tests {
     #[test]
     fn verdicts_follow_the_estimate() {
         let d = default_model().unwrap();
-        assert_eq!(d.fit(true), Fit::Comfortable);
-        assert!(d.loadable(true));
+        assert_eq!(d.fit(true, false), Fit::Comfortable);
+        assert!(d.loadable(true, false));
         let m = find("mistral-7b-instruct-v0.2-q4_k_m").unwrap();
         assert_eq!(
-            m.fit(false),
+            m.fit(false, false),
             Fit::TooLarge,
             "Mistral 7B is too large for a browser tab"
         );
-        assert!(!m.loadable(false));
+        assert!(!m.loadable(false, false));
         let q = find("qwen2.5-0.5b-instruct-q8_0").unwrap();
         assert!(
-            !q.runnable && !q.loadable(false),
+            !q.runnable && !q.loadable(false, false),
             "an unsupported architecture cannot be loaded"
         );
         let olmo = find("olmo-2-7b-instruct-q4_k_m").unwrap();
@@ -347,6 +349,12 @@ mod tests {
         // K-quants are copied as Q8_0; types with a kernel are read in place unless converted.
         let s = find("smollm2-1.7b-instruct-q4_k_m").unwrap();
         assert!(s.copied_weight_bytes(false) > s.bytes);
+        // A Q8_0 key/value cache takes 34 bytes per 32 values instead of 64.
+        let values = s.dims.layers * 2 * s.dims.kv_width * ESTIMATE_CONTEXT;
+        assert_eq!(
+            s.estimate_bytes(false, false) - s.estimate_bytes(false, true),
+            values * 2 - values * 34 / 32
+        );
         assert_eq!(d.copied_weight_bytes(false), 0);
         assert!(d.copied_weight_bytes(true) > d.bytes);
         assert!(all_tasks().contains(&"code".to_string()));

@@ -36,7 +36,7 @@ pub fn catalogue_panel() -> Html {
     let t = ctx.t();
     let filters = use_state(Filters::default);
     let models = manifest_models();
-    let convert = ctx.state.convert;
+    let (convert, compact_kv) = (ctx.state.convert, ctx.state.compact_kv);
 
     let select = |id: &'static str,
                   label: &'static str,
@@ -68,17 +68,17 @@ pub fn catalogue_panel() -> Html {
 
     let shown: Vec<&ModelEntry> = models.iter().filter(|m| filters.keeps(m)).collect();
     let rows = shown.iter().map(|m| {
-        let fit = m.fit(convert);
+        let fit = m.fit(convert, compact_kv);
         let verdict = match fit {
             Fit::Comfortable => t.fit_comfortable,
             Fit::Tight => t.fit_tight,
             Fit::TooLarge => t.fit_too_large,
         };
-        let loadable = m.loadable(convert);
+        let loadable = m.loadable(convert, compact_kv);
         let why_not = if !m.runnable {
             Some(t.not_supported.replace("{arch}", &m.architecture))
         } else if fit == Fit::TooLarge {
-            Some(format!("{} ({} {})", t.fit_too_large, t.about, fmt_bytes(m.estimate_bytes(convert))))
+            Some(format!("{} ({} {})", t.fit_too_large, t.about, fmt_bytes(m.estimate_bytes(convert, compact_kv))))
         } else {
             None
         };
@@ -86,7 +86,7 @@ pub fn catalogue_panel() -> Html {
             let ctx = ctx.clone();
             let entry = (*m).clone();
             Callback::from(move |_: MouseEvent| {
-                if entry.loadable(ctx.state.convert) {
+                if entry.loadable(ctx.state.convert, ctx.state.compact_kv) {
                     ctx.load(catalogue_source(&entry));
                 }
             })
@@ -116,7 +116,7 @@ pub fn catalogue_panel() -> Html {
                     <dt>{ t.download }</dt><dd>{ size }</dd>
                     <dt>{ t.license }</dt><dd><a href={m.license_url.clone()} target="_blank" rel="noopener noreferrer">{ &m.license }</a></dd>
                     <dt>{ t.tasks }</dt><dd>{ m.tasks.join(", ") }</dd>
-                    <dt>{ t.fits }</dt><dd class={format!("fit-{fit:?}").to_lowercase()}>{ format!("{verdict} ({} {})", t.about, fmt_bytes(m.estimate_bytes(convert))) }</dd>
+                    <dt>{ t.fits }</dt><dd class={format!("fit-{fit:?}").to_lowercase()}>{ format!("{verdict} ({} {})", t.about, fmt_bytes(m.estimate_bytes(convert, compact_kv))) }</dd>
                 </dl>
                 <details class="openness">
                     <summary>{ t.is_it_open }{ if m.openness.fully_open() { format!(" — {}", t.open_source) } else { String::new() } }</summary>
