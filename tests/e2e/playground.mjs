@@ -109,6 +109,14 @@ export const tests = [
         assert(await page.getByTestId("compact-kv").isChecked(), "the cache setting shows the link's choice");
         const stats = await page.getByTestId("stats").textContent();
         assert(/key\/value cache Q8_0/.test(stats), `the statistics name the cache type: ${stats}`);
+        // The checkbox drives the setting, which a copied link carries.
+        const copied = async () => {
+            await page.getByTestId("copy-link").click();
+            return page.getByTestId("link").inputValue();
+        };
+        assert((await copied()).includes("kv_cache=q8_0"), "a copied link keeps the Q8_0 cache");
+        await page.getByTestId("compact-kv").uncheck();
+        assert(!(await copied()).includes("kv_cache"), "unchecked, the link asks for the default cache");
     })],
 
     ["both single-threaded worker builds (simd128, and relaxed SIMD) answer with the native engine's tokens", () => withBrowser(async (ctx) => {

@@ -100,24 +100,18 @@ pub fn model_picker() -> Html {
         let dragging = dragging.clone();
         Callback::from(move |_| dragging.set(false))
     };
-    let on_convert = {
+    // A checkbox that dispatches `action` with its new state.
+    let on_check = |action: fn(bool) -> Action| {
         let ctx = ctx.clone();
         Callback::from(move |e: Event| {
             let Some(input) = e.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else {
                 return;
             };
-            ctx.state.dispatch(Action::SetConvert(input.checked()));
+            ctx.state.dispatch(action(input.checked()));
         })
     };
-    let on_compact_kv = {
-        let ctx = ctx.clone();
-        Callback::from(move |e: Event| {
-            let Some(input) = e.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else {
-                return;
-            };
-            ctx.state.dispatch(Action::SetCompactKv(input.checked()));
-        })
-    };
+    let on_convert = on_check(Action::SetConvert);
+    let on_compact_kv = on_check(Action::SetCompactKv);
 
     let current_id = ctx.state.source.as_ref().and_then(|s| {
         models
