@@ -85,7 +85,11 @@ pub fn browser(root: &Path, args: &[String]) -> Result<()> {
         }
     }
     let refs: Vec<&str> = drive.iter().map(String::as_str).collect();
-    util::run_in("node", &refs, Some(root), &[])
+    util::run_in("node", &refs, Some(root), &[])?;
+    if !args.iter().any(|a| a == "--no-threads") {
+        crate::print_compute_scaling();
+    }
+    Ok(())
 }
 
 /// The bundled model in type `ty`: the file itself for its own type, else a copy made once by
