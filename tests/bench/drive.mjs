@@ -24,6 +24,7 @@ const only = arg("engines", "omp,wllama").split(",");
 const jsonOut = arg("json");
 const TIMEOUT_MIN = Number(arg("timeout-min", "15"));
 const fullContext = process.argv.includes("--full-context");
+const paired = Number(arg("paired", "0"));
 
 /** Pids of `root` and all its descendants. */
 function descendants(root) {
@@ -142,6 +143,37 @@ if (fullContext) {
             lines.push([model.split("/").pop(), r.kv_cache, r.tokens, r.reason, f1(r.decode_tokens_per_s),
                 mb(r.kv_cache_bytes), mb(r.wasm_bytes), mb(r.file_bytes), (r.wasm_bytes / r.file_bytes).toFixed(2) + "x"]);
         }
+    }
+    table(lines);
+    if (jsonOut) writeFileSync(jsonOut, JSON.stringify(out, null, 2));
+    process.exit(0);
+}
+
+if (paired > 0) {
+    // omp's 2-thread gain, measured in pairs: each round runs 1 thread (plain origin) and 2
+    // threads (isolated origin) back to back, in alternating order, one warm-up and one
+    // measured generation each. Why: the machine drifts by ±15% over minutes, and a ratio of
+    // two blocks of runs taken minutes apart carries that drift; a ratio within a pair mostly
+    // does not.
+    if (!isolated) throw new Error("--paired needs the isolated origin (drop --no-threads)");
+    const out = [];
+    const lines = [["model", "rounds", "1-thread decode tok/s", "2-thread decode tok/s", "2/1 (median of rounds)", "2/1 range"]];
+    for (const model of models) {
+        const pairs = [];
+        for (let round = 0; round < paired; round++) {
+            const order = round % 2 === 0 ? [[plain, 1], [isolated, 2]] : [[isolated, 2], [plain, 1]];
+            const decode = {};
+            for (const [base, threads] of order) {
+                const r = await one(base, "omp", model, threads, {runs: 1});
+                if (r.threads !== threads) throw new Error(`omp ran on ${r.threads} thread(s), not ${threads}`);
+                decode[threads] = median(r.runs.filter((x) => !x.warmup).map((x) => x.decode_tokens_per_s));
+            }
+            pairs.push({one: decode[1], two: decode[2], ratio: decode[2] / decode[1]});
+        }
+        out.push({model, pairs});
+        const ratios = pairs.map((p) => p.ratio);
+        lines.push([model.split("/").pop(), paired, f1(median(pairs.map((p) => p.one))), f1(median(pairs.map((p) => p.two))),
+            median(ratios).toFixed(2) + "x", `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x`]);
     }
     table(lines);
     if (jsonOut) writeFileSync(jsonOut, JSON.stringify(out, null, 2));

@@ -17,7 +17,8 @@ const TYPES: [&str; 4] = ["Q4_0", "Q5_0", "Q5_1", "Q8_0"];
 /// Runs the benchmark; `args`: `--runs N`, `--tokens N`, `--types Q4_1,Q8_0,...`,
 /// `--engines omp,wllama`, `--no-threads`, `--no-build` (use the `dist/` there is),
 /// `--json FILE`; `--full-context` measures instead omp's memory with a whole 2048-token
-/// context cached, once per key/value cache type.
+/// context cached, once per key/value cache type; `--paired N` measures instead omp's 2-thread
+/// gain in N rounds of a 1-thread and a 2-thread run back to back.
 pub fn browser(root: &Path, args: &[String]) -> Result<()> {
     let opt = |name: &str| {
         args.iter()
@@ -79,6 +80,7 @@ pub fn browser(root: &Path, args: &[String]) -> Result<()> {
         ("--tokens", "--tokens"),
         ("--engines", "--engines"),
         ("--json", "--json"),
+        ("--paired", "--paired"),
     ] {
         if let Some(v) = opt(flag) {
             drive.extend([name.to_string(), v]);

@@ -267,6 +267,55 @@ pub fn for_each_chunk_of<const N: usize>(
     }
 }
 
+/// The work of one tile of [`for_each_chunk_pair`]: tile number and its pieces of both outputs.
+pub type PairTile<'a> = dyn Fn(usize, &mut [f32], &mut [f32]) + Sync + 'a;
+
+/// Calls `f(t, a_chunk, b_chunk)` with the `chunk`-long pieces `t` of `a` and of `b` (the same
+/// length; the last pieces may be shorter), spread over the engine's threads when there are
+/// several. Why: a step that needs the same rows of two outputs (decode's gate and up
+/// products, then SiLU) runs as one tile instead of after a second dispatch.
+pub fn for_each_chunk_pair(a: &mut [f32], b: &mut [f32], chunk: usize, f: &PairTile<'_>) {
+    assert_eq!(a.len(), b.len(), "paired outputs differ in length");
+    let chunk = chunk.max(1);
+    let total = a.len().div_ceil(chunk);
+    if total < 2 || threads() < 2 {
+        for (t, (x, y)) in a.chunks_mut(chunk).zip(b.chunks_mut(chunk)).enumerate() {
+            f(t, x, y);
+        }
+        return;
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        a.par_chunks_mut(chunk)
+            .zip(b.par_chunks_mut(chunk))
+            .enumerate()
+            .for_each(|(t, (x, y))| f(t, x, y));
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let len = a.len();
+        let (pa, pb) = (Shared(a.as_mut_ptr()), Shared(b.as_mut_ptr()));
+        let tile = |t: usize| {
+            let start = t * chunk;
+            let end = (start + chunk).min(len);
+            // SAFETY: `t < total`, so `start..end` lies in both slices (equal lengths); tiles
+            // are disjoint and `a`, `b` are distinct `&mut` slices.
+            let (x, y) = unsafe {
+                (
+                    std::slice::from_raw_parts_mut(pa.get().add(start), end - start),
+                    std::slice::from_raw_parts_mut(pb.get().add(start), end - start),
+                )
+            };
+            f(t, x, y);
+        };
+        #[cfg(target_feature = "atomics")]
+        POOL.for_each(total, &tile);
+        #[cfg(not(target_feature = "atomics"))]
+        (0..total).for_each(tile);
+    }
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -330,6 +379,27 @@ mod tests {
             for (k, v) in out.iter().enumerate() {
                 assert_eq!(*v, (1 + i * 10 + k / 64) as f32, "output {i}, element {k}");
             }
+        }
+    }
+
+    /// `for_each_chunk_pair` gives tile `t` the same rows of both outputs, each once.
+    #[test]
+    fn chunk_pairs_cover_both_outputs_once_and_line_up() {
+        let (mut a, mut b) = (vec![0f32; 100], vec![0f32; 100]);
+        for_each_chunk_pair(&mut a, &mut b, 32, &|t, x, y| {
+            assert_eq!(x.len(), y.len());
+            assert!(x.len() == 32 || (t == 3 && x.len() == 4));
+            for (x, y) in x.iter_mut().zip(y.iter_mut()) {
+                *x += 1.0 + t as f32;
+                *y += 2.0 + t as f32;
+            }
+        });
+        for i in 0..100 {
+            assert_eq!(
+                (a[i], b[i]),
+                (1.0 + (i / 32) as f32, 2.0 + (i / 32) as f32),
+                "row {i}"
+            );
         }
     }
 

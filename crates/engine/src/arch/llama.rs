@@ -8,7 +8,7 @@ use super::{Rope, Scratch};
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
 use crate::kernels::attention::{attention, KvCache};
-use crate::kernels::ops::{rms_norm, rope, silu_mul};
+use crate::kernels::ops::{rms_norm, rope};
 use crate::kernels::QMatrix;
 use crate::weights::Loader;
 
@@ -417,8 +417,7 @@ impl Llama {
             }
             rms_norm(&s.x, &b.ffn_norm, hp.rms_eps, &mut s.h);
             s.act.quantize(&s.h, n, d);
-            QMatrix::matmul_n([&b.ffn_gate, &b.ffn_up], &s.act, [&mut s.gate, &mut s.up]);
-            silu_mul(&mut s.gate, &s.up);
+            QMatrix::gated_product(&b.ffn_gate, &b.ffn_up, &s.act, &mut s.gate, &mut s.up);
             s.act.quantize(&s.gate, n, ff);
             b.ffn_down.matmul(&s.act, &mut s.h);
             for (x, h) in s.x.iter_mut().zip(&s.h) {

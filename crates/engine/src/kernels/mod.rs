@@ -209,6 +209,30 @@ impl QMatrix {
 
     /// Tile `t` (weight rows `t * tile..`) of the product with `x`, written as `m` rows of
     /// `tile` outputs (the last tile's rows are shorter).
+    /// A gated feed-forward's first half: `gate = silu(gate_w · x) * (up_w · x)`, row by row
+    /// (`up` holds `up_w · x` after). With one activation row each tile computes the same rows
+    /// of both products and applies SiLU to them at once, so the elementwise step (an `exp`
+    /// per row) runs on the pool with the products instead of on one thread after them; the
+    /// arithmetic is the same, so are the bits.
+    pub fn gated_product(gate_w: &Self, up_w: &Self, x: &QActivations, gate: &mut [f32], up: &mut [f32]) {
+        let rows = gate_w.rows;
+        if x.rows != 1 || up_w.rows != rows {
+            Self::matmul_n([gate_w, up_w], x, [&mut *gate, &mut *up]);
+            ops::silu_mul(gate, up);
+            return;
+        }
+        for w in [gate_w, up_w] {
+            assert_eq!(x.cols, w.cols, "activation width");
+        }
+        assert!(gate.len() >= rows && up.len() >= rows, "output size");
+        let tile = DECODE_TILE_ROWS.min(rows);
+        crate::pool::for_each_chunk_pair(&mut gate[..rows], &mut up[..rows], tile, &|t, g, u| {
+            gate_w.tile_product(x, tile, t, g);
+            up_w.tile_product(x, tile, t, u);
+            ops::silu_mul(g, u);
+        });
+    }
+
     fn tile_product(&self, x: &QActivations, tile: usize, t: usize, out_tile: &mut [f32]) {
         let m = x.rows;
         let kernel = rows_kernel(self.ty);

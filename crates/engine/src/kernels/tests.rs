@@ -207,6 +207,32 @@ fn grouped_matmul_equals_the_definition() {
     }
 }
 
+/// The fused gate/up/SiLU product equals the two products followed by `silu_mul`, bit for
+/// bit: 70 rows (a partial last tile), one row of `x` (the fused path) and three (the plain
+/// one).
+#[test]
+fn gated_product_equals_products_then_silu() {
+    for (ty, name) in TYPES {
+        let (rows, k) = (70, 64);
+        let gate_w = candle_matrix(ty, name, rows, k, &random(rows * k, 40, 1.0));
+        let up_w = candle_matrix(ty, name, rows, k, &random(rows * k, 41, 1.0));
+        for m in [1, 3] {
+            let mut q = QActivations::default();
+            q.quantize(&random(m * k, 50 + m as u64, 2.0), m, k);
+            let (mut want_g, mut want_u) = (vec![0f32; m * rows], vec![0f32; m * rows]);
+            gate_w.matmul(&q, &mut want_g);
+            up_w.matmul(&q, &mut want_u);
+            ops::silu_mul(&mut want_g, &want_u);
+            let (mut g, mut u) = (vec![f32::NAN; m * rows], vec![f32::NAN; m * rows]);
+            QMatrix::gated_product(&gate_w, &up_w, &q, &mut g, &mut u);
+            for j in 0..m * rows {
+                assert_eq!(g[j].to_bits(), want_g[j].to_bits(), "{name} m={m} gate {j}");
+                assert_eq!(u[j].to_bits(), want_u[j].to_bits(), "{name} m={m} up {j}");
+            }
+        }
+    }
+}
+
 /// The kernels widen four block scales at once; that must be the scalar widening for every
 /// f16 (subnormals, infinities and NaNs included).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
