@@ -207,8 +207,6 @@ impl QMatrix {
         });
     }
 
-    /// Tile `t` (weight rows `t * tile..`) of the product with `x`, written as `m` rows of
-    /// `tile` outputs (the last tile's rows are shorter).
     /// A gated feed-forward's first half: `gate = silu(gate_w · x) * (up_w · x)`, row by row
     /// (`up` holds `up_w · x` after). With one activation row each tile computes the same rows
     /// of both products and applies SiLU to them at once, so the elementwise step (an `exp`
@@ -233,6 +231,8 @@ impl QMatrix {
         });
     }
 
+    /// Tile `t` (weight rows `t * tile..`) of the product with `x`, written as `m` rows of
+    /// `tile` outputs (the last tile's rows are shorter).
     fn tile_product(&self, x: &QActivations, tile: usize, t: usize, out_tile: &mut [f32]) {
         let m = x.rows;
         let kernel = rows_kernel(self.ty);
