@@ -413,7 +413,7 @@ pub(crate) fn print_compute_scaling() {
 /// Steps per second (millions) of a register-only arithmetic loop on 1 thread, and on 2
 /// threads together: how much two threads can gain on this machine before any memory,
 /// synchronisation or engine cost. Why: on shared cloud cores two threads can give well under
-/// 2x (measured here: 1.6-1.8x), which bounds every 2-thread target. Best of 3 rounds of about
+/// 2x (measured here: 1.6-1.95x, by the minute), which bounds every 2-thread target. Best of 3 rounds of about
 /// a second each.
 fn compute_scaling() -> (f64, f64) {
     fn spin(steps: u64) -> u64 {
