@@ -88,7 +88,8 @@ pub fn browser(root: &Path, args: &[String]) -> Result<()> {
     }
     let refs: Vec<&str> = drive.iter().map(String::as_str).collect();
     util::run_in("node", &refs, Some(root), &[])?;
-    if !args.iter().any(|a| a == "--no-threads") {
+    // The 1-thread modes have no 2-thread result to put in context.
+    if !args.iter().any(|a| a == "--no-threads" || a == "--full-context") {
         crate::print_compute_scaling();
     }
     Ok(())

@@ -405,7 +405,7 @@ pub(crate) fn print_compute_scaling() {
     let (one, two) = compute_scaling();
     println!(
         "this machine, 2 threads of pure arithmetic: {:.2}x the work of 1 thread per second \
-         ({one:.0} and {two:.0} M steps/s): the most any 2-thread speed-up can reach right now",
+         ({one:.0} and {two:.0} M steps/s), a rough ceiling for 2-thread speed-ups measured now",
         two / one
     );
 }
@@ -413,8 +413,9 @@ pub(crate) fn print_compute_scaling() {
 /// Steps per second (millions) of a register-only arithmetic loop on 1 thread, and on 2
 /// threads together: how much two threads can gain on this machine before any memory,
 /// synchronisation or engine cost. Why: on shared cloud cores two threads can give well under
-/// 2x (measured here: 1.6-1.95x, by the minute), which bounds every 2-thread target. Best of 3 rounds of about
-/// a second each.
+/// 2x (measured here: 1.6-1.95x, by the minute), which roughly bounds every 2-thread target
+/// (roughly: a single benchmark round can land above it). Best of 3 rounds of about a second
+/// each.
 fn compute_scaling() -> (f64, f64) {
     fn spin(steps: u64) -> u64 {
         // Four independent multiply-add chains (wrapping), kept opaque to the optimiser.
