@@ -7,9 +7,11 @@ import {Wllama} from "/wllama/esm/index.js";
 const quiet = {debug() {}, log() {}, warn: console.warn, error: console.error};
 
 /** The omp worker as the app starts it (`threads` sets its pool's size; on an isolated page
- * the loader picks the threaded build), spoken to in the app's JSON protocol. */
-function ompWorker(threads) {
-    const worker = new Worker(`/app/worker-loader.js?threads=${threads}`);
+ * the loader picks the threaded build, which `build` can force), spoken to in the app's JSON
+ * protocol. */
+function ompWorker(threads, build) {
+    const forced = build ? `&build=${build}` : "";
+    const worker = new Worker(`/app/worker-loader.js?threads=${threads}${forced}`);
     const listeners = new Set();
     let wasmBytes = 0;
     worker.onmessage = (e) => {
@@ -38,8 +40,8 @@ function ompWorker(threads) {
     return {next, on, send, wasmBytes: () => wasmBytes};
 }
 
-async function omp({model, runs, tokens, prompt, threads}) {
-    const w = ompWorker(threads);
+async function omp({model, runs, tokens, prompt, threads, build}) {
+    const w = ompWorker(threads, build);
     const ready = await w.next((e) => e.type === "ready");
     const loaded = w.next((e) => e.type === "loaded");
     w.send({
@@ -81,6 +83,7 @@ async function omp({model, runs, tokens, prompt, threads}) {
         simd: ready.simd,
         relaxed_simd: ready.relaxed_simd,
         threads: ready.threads,
+        build: build ?? null,
         load_ms: info.load_ms,
         wasm_bytes: w.wasmBytes(),
         file_bytes: info.info.file_bytes,

@@ -150,30 +150,41 @@ if (fullContext) {
 }
 
 if (paired > 0) {
-    // omp's 2-thread gain, measured in pairs: each round runs 1 thread (plain origin) and 2
-    // threads (isolated origin) back to back, in alternating order, one warm-up and one
-    // measured generation each. Why: the machine drifts by ±15% over minutes, and a ratio of
-    // two blocks of runs taken minutes apart carries that drift; a ratio within a pair mostly
-    // does not.
+    // omp's 2-thread gain, measured in rounds: each round runs 1 thread (plain origin, the
+    // build a non-isolated page gets), the threaded build on 1 thread and the threaded build on
+    // 2 threads (both on the isolated origin) back to back, in alternating order, one warm-up
+    // and one measured generation each. Why: the machine drifts by ±15% over minutes, and a
+    // ratio of two blocks of runs taken minutes apart carries that drift; a ratio within a
+    // round mostly does not. The middle run splits the gain into what the threaded build
+    // costs on its own (shared memory, atomics, the pool's bookkeeping) and what the second
+    // thread adds.
     if (!isolated) throw new Error("--paired needs the isolated origin (drop --no-threads)");
+    const configs = [
+        {key: "one", base: plain, threads: 1},
+        {key: "pool1", base: isolated, threads: 1, build: "threads"},
+        {key: "two", base: isolated, threads: 2},
+    ];
     const out = [];
-    const lines = [["model", "rounds", "1-thread decode tok/s", "2-thread decode tok/s", "2/1 (median of rounds)", "2/1 range"]];
+    const lines = [["model", "rounds", "1 thread", "threaded build, 1 thread", "2 threads",
+        "2/1 (median of rounds)", "2/1 range", "2 / threaded 1 (median)"]];
     for (const model of models) {
-        const pairs = [];
+        const rounds = [];
         for (let round = 0; round < paired; round++) {
-            const order = round % 2 === 0 ? [[plain, 1], [isolated, 2]] : [[isolated, 2], [plain, 1]];
+            const order = round % 2 === 0 ? configs : [...configs].reverse();
             const decode = {};
-            for (const [base, threads] of order) {
-                const r = await one(base, "omp", model, threads, {runs: 1});
+            for (const {key, base, threads, build} of order) {
+                const r = await one(base, "omp", model, threads, {runs: 1, build});
                 if (r.threads !== threads) throw new Error(`omp ran on ${r.threads} thread(s), not ${threads}`);
-                decode[threads] = median(r.runs.filter((x) => !x.warmup).map((x) => x.decode_tokens_per_s));
+                decode[key] = median(r.runs.filter((x) => !x.warmup).map((x) => x.decode_tokens_per_s));
             }
-            pairs.push({one: decode[1], two: decode[2], ratio: decode[2] / decode[1]});
+            rounds.push({...decode, ratio: decode.two / decode.one, pool_ratio: decode.two / decode.pool1});
         }
-        out.push({model, pairs});
-        const ratios = pairs.map((p) => p.ratio);
-        lines.push([model.split("/").pop(), paired, f1(median(pairs.map((p) => p.one))), f1(median(pairs.map((p) => p.two))),
-            median(ratios).toFixed(2) + "x", `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x`]);
+        out.push({model, rounds});
+        const ratios = rounds.map((p) => p.ratio);
+        const med = (k) => f1(median(rounds.map((p) => p[k])));
+        lines.push([model.split("/").pop(), paired, med("one"), med("pool1"), med("two"),
+            median(ratios).toFixed(2) + "x", `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x`,
+            median(rounds.map((p) => p.pool_ratio)).toFixed(2) + "x"]);
     }
     table(lines);
     if (jsonOut) writeFileSync(jsonOut, JSON.stringify(out, null, 2));

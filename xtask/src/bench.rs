@@ -18,7 +18,8 @@ const TYPES: [&str; 4] = ["Q4_0", "Q5_0", "Q5_1", "Q8_0"];
 /// `--engines omp,wllama`, `--no-threads`, `--no-build` (use the `dist/` there is),
 /// `--json FILE`; `--full-context` measures instead omp's memory with a whole 2048-token
 /// context cached, once per key/value cache type; `--paired N` measures instead omp's 2-thread
-/// gain in N rounds of a 1-thread and a 2-thread run back to back.
+/// gain in N rounds of runs back to back: 1 thread, the threaded build on 1 thread, and 2
+/// threads.
 pub fn browser(root: &Path, args: &[String]) -> Result<()> {
     let opt = |name: &str| {
         args.iter()

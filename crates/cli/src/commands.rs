@@ -39,9 +39,11 @@ pub(crate) fn run(cmd: Command) -> Result<()> {
     }
 }
 
-/// Sets candle's thread count; must run before the first tensor operation.
+/// Sets the engine's thread count (and candle's, for its conversions); must run before the
+/// first product.
 pub(crate) fn set_threads(n: Option<usize>) {
     let n = n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    omp_engine::pool::set_threads(n);
     std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
     std::env::set_var("RAYON_NUM_THREADS", n.to_string());
 }

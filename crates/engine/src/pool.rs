@@ -1,15 +1,17 @@
 //! Spreading matmul tiles over threads.
 //!
-//! Natively the tiles go to rayon. In the threaded wasm build (`+atomics`) they go to
-//! [`Pool`]: rayon there puts every idle thread to sleep within microseconds, and waking one
-//! through `Atomics.notify` costs about as much as a whole decode-sized matmul, so 2 threads
-//! decoded *slower* than 1 (measured: 17.9 against 34.2 tok/s). In [`Pool`] the helper threads
-//! spin on an epoch counter between matmuls (a token's matmuls are microseconds apart) and park
-//! only after [`SPIN_CHECKS`] checks without work; the calling thread takes tiles too, so
-//! nothing sleeps on the hot path. This is llama.cpp's scheme too.
+//! The tiles go to [`Pool`], natively (helpers are std threads, see [`set_threads`]) and in the
+//! threaded wasm build (`+atomics`; helpers are Web Workers). Why not rayon: it puts every idle
+//! thread to sleep within microseconds, and waking one costs about as much as a whole
+//! decode-sized matmul. In wasm (`Atomics.notify`) 2 threads decoded *slower* than 1 (measured:
+//! 17.9 against 34.2 tok/s); natively 2 threads gave 59.9 tok/s against 58.5. In [`Pool`] the
+//! helper threads spin on an epoch counter between matmuls (a token's matmuls are microseconds
+//! apart) and park only after [`SPIN_CHECKS`] checks without work; the calling thread takes
+//! tiles too, so nothing sleeps on the hot path. This is llama.cpp's scheme too.
 //!
 //! Tiles are claimed from a shared counter, and each writes its own chunk of the output, so the
-//! result is bit for bit the same whatever the number of threads.
+//! result is bit for bit the same whatever the number of threads. A claim takes a run of
+//! consecutive tiles (a share of those left, shrinking to one at the end; see [`claim_size`]).
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
@@ -17,6 +19,29 @@ use std::sync::{Condvar, Mutex};
 
 /// Epoch checks a helper makes before parking (each is one atomic load: ~0.1–0.3 ms in all).
 const SPIN_CHECKS: u32 = 200_000;
+
+/// A value on its own cache line. Why: the counters that threads write on every claim
+/// (`next`, `done`) would otherwise share a line with the epoch that idle helpers read in
+/// their spin loop, and with each other.
+#[repr(align(64))]
+struct Line<T>(T);
+
+impl<T> std::ops::Deref for Line<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Tiles a claim takes when `left` are unclaimed and `threads` share them: an even share of
+/// what is left, at least 1 ("guided" scheduling). Why runs and not single tiles: a thread then
+/// reads long stretches of consecutive weight rows, which the memory prefetcher follows, and
+/// makes few atomic claims; natively with the real kernels on this 2-core machine, 2-thread
+/// decode went from 68–96 to 78–114 tok/s. Why shrinking: the last claims are single tiles, so
+/// no thread waits long for another's last run.
+pub fn claim_size(left: usize, threads: usize) -> usize {
+    (left / threads.max(1)).max(1)
+}
 
 /// One published batch of tiles.
 #[derive(Clone, Copy)]
@@ -33,10 +58,12 @@ struct Job {
 /// published. A helper counts itself in `active` and re-reads the epoch before reading the job;
 /// the caller writes a job only after making the epoch odd and seeing `active` at zero.
 pub struct Pool {
-    epoch: AtomicU32,
+    epoch: Line<AtomicU32>,
     active: AtomicUsize,
-    next: AtomicUsize,
-    done: AtomicUsize,
+    /// The first unclaimed tile of the current job.
+    next: Line<AtomicUsize>,
+    /// Tiles of the current job that have finished.
+    done: Line<AtomicUsize>,
     job: UnsafeCell<Option<Job>>,
     helpers: AtomicUsize,
     sleepers: AtomicUsize,
@@ -60,10 +87,10 @@ impl Pool {
     /// A pool with no helpers yet (everything runs on the calling thread).
     pub const fn new() -> Self {
         Self {
-            epoch: AtomicU32::new(0),
+            epoch: Line(AtomicU32::new(0)),
             active: AtomicUsize::new(0),
-            next: AtomicUsize::new(0),
-            done: AtomicUsize::new(0),
+            next: Line(AtomicUsize::new(0)),
+            done: Line(AtomicUsize::new(0)),
             job: UnsafeCell::new(None),
             helpers: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
@@ -122,15 +149,28 @@ impl Pool {
         e
     }
 
-    /// Takes tiles until none are left.
+    /// Claims runs of tiles (see [`claim_size`]) and runs them until none are left; then
+    /// counts them as done, once.
     fn work(&self, f: &(dyn Fn(usize) + Sync), total: usize) {
-        loop {
-            let t = self.next.fetch_add(1, SeqCst);
-            if t >= total {
-                return;
+        let threads = self.threads();
+        let mut ran = 0;
+        let mut first = self.next.load(SeqCst);
+        while first < total {
+            let take = claim_size(total - first, threads);
+            match self
+                .next
+                .compare_exchange_weak(first, first + take, SeqCst, SeqCst)
+            {
+                Ok(_) => {
+                    (first..first + take).for_each(f);
+                    ran += take;
+                    first = self.next.load(SeqCst);
+                }
+                Err(now) => first = now,
             }
-            f(t);
-            self.done.fetch_add(1, SeqCst);
+        }
+        if ran > 0 {
+            self.done.fetch_add(ran, SeqCst);
         }
     }
 
@@ -167,9 +207,10 @@ impl Pool {
     }
 }
 
-/// The pool of the threaded wasm build: its helpers are Web Workers started by the worker
-/// crate, each calling [`run_helper`].
-#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+/// The engine's pool. In the threaded wasm build its helpers are Web Workers started by the
+/// worker crate, each calling [`run_helper`]; natively they are std threads started on first
+/// use (see [`set_threads`]).
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
 static POOL: Pool = Pool::new();
 
 /// Runs a helper thread of the engine's pool (threaded wasm build); never returns.
@@ -178,16 +219,62 @@ pub fn run_helper() -> ! {
     POOL.run_helper()
 }
 
-/// Threads the engine computes with: rayon's natively, the pool's in the threaded wasm build,
-/// else 1.
-pub fn threads() -> usize {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        rayon::current_num_threads()
+/// Threads asked for with [`set_threads`] (0: the machine's parallelism).
+#[cfg(not(target_arch = "wasm32"))]
+static WANTED: AtomicUsize = AtomicUsize::new(0);
+
+/// Natively, sets how many threads (the caller and its helpers) the engine computes with. It
+/// takes effect only before the first product spreads over threads (the helpers then start
+/// and stay); returns whether it did. Without it the engine uses the machine's parallelism.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn set_threads(n: usize) -> bool {
+    if NATIVE_START.is_completed() {
+        return false;
     }
-    #[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+    WANTED.store(n.max(1), SeqCst);
+    true
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+static NATIVE_START: std::sync::Once = std::sync::Once::new();
+
+/// The native pool, its helpers started on the first call.
+#[cfg(not(target_arch = "wasm32"))]
+fn pool() -> &'static Pool {
+    NATIVE_START.call_once(|| {
+        let n = match WANTED.load(SeqCst) {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let mut started = 0;
+        for i in 1..n {
+            let spawned = std::thread::Builder::new()
+                .name(format!("omp-pool-{i}"))
+                .spawn(|| POOL.run_helper());
+            if spawned.is_err() {
+                break;
+            }
+            started += 1;
+        }
+        // Helpers count themselves as they start: wait, so that `threads` is right at once.
+        while POOL.threads() < 1 + started {
+            std::thread::yield_now();
+        }
+    });
+    &POOL
+}
+
+/// The threaded wasm build's pool (helpers started by the worker crate).
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+fn pool() -> &'static Pool {
+    &POOL
+}
+
+/// Threads the engine computes with: the pool's natively and in the threaded wasm build, else 1.
+pub fn threads() -> usize {
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
     {
-        POOL.threads()
+        pool().threads()
     }
     #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
     {
@@ -195,15 +282,20 @@ pub fn threads() -> usize {
     }
 }
 
+/// Runs `tile(t)` for every `t < total`: on the pool's threads where there is a pool.
+fn run_tiles(total: usize, tile: &(dyn Fn(usize) + Sync)) {
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+    pool().for_each(total, tile);
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+    (0..total).for_each(tile);
+}
+
 /// A pointer to the output that tiles may share: each writes only its own chunk.
-#[cfg(target_arch = "wasm32")]
 struct Shared(*mut f32);
 
 // SAFETY: chunks given to different tiles never overlap (see `for_each_chunk`).
-#[cfg(target_arch = "wasm32")]
 unsafe impl Sync for Shared {}
 
-#[cfg(target_arch = "wasm32")]
 impl Shared {
     fn get(&self) -> *mut f32 {
         self.0
@@ -233,38 +325,24 @@ pub fn for_each_chunk_of<const N: usize>(
         }
         return;
     }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        outs.into_par_iter()
-            .enumerate()
-            .flat_map(|(i, out)| out.par_chunks_mut(chunk).enumerate().map(move |(t, o)| (i, t, o)))
-            .for_each(|(i, t, o)| f(i, t, o));
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        let lens = outs.each_ref().map(|o| o.len());
-        let bases = outs.map(|o| Shared(o.as_mut_ptr()));
-        let tile = |t: usize| {
-            // Tile `t` of the whole job is tile `t` of the first output that still has tiles.
-            let (mut i, mut t) = (0, t);
-            while t >= lens[i].div_ceil(chunk) {
-                t -= lens[i].div_ceil(chunk);
-                i += 1;
-            }
-            let start = t * chunk;
-            let end = (start + chunk).min(lens[i]);
-            // SAFETY: tile `t` of output `i` exists (the job has `total` tiles), so
-            // `start..end` lies in `outs[i]`; tiles are disjoint and the outputs are distinct
-            // `&mut` slices.
-            let o = unsafe { std::slice::from_raw_parts_mut(bases[i].get().add(start), end - start) };
-            f(i, t, o);
-        };
-        #[cfg(target_feature = "atomics")]
-        POOL.for_each(total, &tile);
-        #[cfg(not(target_feature = "atomics"))]
-        (0..total).for_each(tile);
-    }
+    let lens = outs.each_ref().map(|o| o.len());
+    let bases = outs.map(|o| Shared(o.as_mut_ptr()));
+    let tile = |t: usize| {
+        // Tile `t` of the whole job is tile `t` of the first output that still has tiles.
+        let (mut i, mut t) = (0, t);
+        while t >= lens[i].div_ceil(chunk) {
+            t -= lens[i].div_ceil(chunk);
+            i += 1;
+        }
+        let start = t * chunk;
+        let end = (start + chunk).min(lens[i]);
+        // SAFETY: tile `t` of output `i` exists (the job has `total` tiles), so
+        // `start..end` lies in `outs[i]`; tiles are disjoint and the outputs are distinct
+        // `&mut` slices.
+        let o = unsafe { std::slice::from_raw_parts_mut(bases[i].get().add(start), end - start) };
+        f(i, t, o);
+    };
+    run_tiles(total, &tile);
 }
 
 /// The work of one tile of [`for_each_chunk_pair`]: tile number and its pieces of both outputs.
@@ -284,36 +362,22 @@ pub fn for_each_chunk_pair(a: &mut [f32], b: &mut [f32], chunk: usize, f: &PairT
         }
         return;
     }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        a.par_chunks_mut(chunk)
-            .zip(b.par_chunks_mut(chunk))
-            .enumerate()
-            .for_each(|(t, (x, y))| f(t, x, y));
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        let len = a.len();
-        let (pa, pb) = (Shared(a.as_mut_ptr()), Shared(b.as_mut_ptr()));
-        let tile = |t: usize| {
-            let start = t * chunk;
-            let end = (start + chunk).min(len);
-            // SAFETY: `t < total`, so `start..end` lies in both slices (equal lengths); tiles
-            // are disjoint and `a`, `b` are distinct `&mut` slices.
-            let (x, y) = unsafe {
-                (
-                    std::slice::from_raw_parts_mut(pa.get().add(start), end - start),
-                    std::slice::from_raw_parts_mut(pb.get().add(start), end - start),
-                )
-            };
-            f(t, x, y);
+    let len = a.len();
+    let (pa, pb) = (Shared(a.as_mut_ptr()), Shared(b.as_mut_ptr()));
+    let tile = |t: usize| {
+        let start = t * chunk;
+        let end = (start + chunk).min(len);
+        // SAFETY: `t < total`, so `start..end` lies in both slices (equal lengths); tiles
+        // are disjoint and `a`, `b` are distinct `&mut` slices.
+        let (x, y) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(pa.get().add(start), end - start),
+                std::slice::from_raw_parts_mut(pb.get().add(start), end - start),
+            )
         };
-        #[cfg(target_feature = "atomics")]
-        POOL.for_each(total, &tile);
-        #[cfg(not(target_feature = "atomics"))]
-        (0..total).for_each(tile);
-    }
+        f(t, x, y);
+    };
+    run_tiles(total, &tile);
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -352,6 +416,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Claims shrink to single tiles and, taken one after another, cover a job exactly; alone,
+    /// a thread takes the whole job at once.
+    #[test]
+    fn claims_shrink_to_one_tile_and_cover_the_job() {
+        assert_eq!(claim_size(1536, 1), 1536);
+        for threads in 2..=4 {
+            for total in [1, 2, 3, 18, 48, 1536] {
+                let (mut first, mut sizes) = (0, vec![]);
+                while first < total {
+                    let take = claim_size(total - first, threads);
+                    assert!(
+                        take >= 1 && first + take <= total,
+                        "{threads} threads, {total} tiles"
+                    );
+                    sizes.push(take);
+                    first += take;
+                }
+                assert_eq!(first, total);
+                assert_eq!(
+                    sizes.last(),
+                    Some(&1),
+                    "{threads} threads, {total} tiles: {sizes:?}"
+                );
+                assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+            }
+        }
+        // A decode step's output product: far fewer claims than tiles.
+        let (mut left, mut claims) = (1536, 0);
+        while left > 0 {
+            left -= claim_size(left, 2);
+            claims += 1;
+        }
+        assert!(claims < 20, "{claims} claims for 1536 tiles");
     }
 
     /// With no helpers the caller runs every tile itself.
