@@ -69,6 +69,10 @@ pub struct Pool {
     sleepers: AtomicUsize,
     /// A `for_each` is running (a second caller, which the engine never makes, runs serially).
     busy: AtomicBool,
+    /// A tile of the current job panicked (natively; wasm aborts). Why caught: the other
+    /// threads may still be running the caller's closure, so the caller must not unwind out of
+    /// `for_each` before every tile is accounted for; it panics after that.
+    panicked: AtomicBool,
     lock: Mutex<()>,
     wake: Condvar,
 }
@@ -95,6 +99,7 @@ impl Pool {
             helpers: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
             busy: AtomicBool::new(false),
+            panicked: AtomicBool::new(false),
             lock: Mutex::new(()),
             wake: Condvar::new(),
         }
@@ -162,7 +167,10 @@ impl Pool {
                 .compare_exchange_weak(first, first + take, SeqCst, SeqCst)
             {
                 Ok(_) => {
-                    (first..first + take).for_each(f);
+                    let run = || (first..first + take).for_each(f);
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).is_err() {
+                        self.panicked.store(true, SeqCst);
+                    }
                     ran += take;
                     first = self.next.load(SeqCst);
                 }
@@ -203,7 +211,9 @@ impl Pool {
         while self.done.load(SeqCst) < total {
             std::hint::spin_loop();
         }
+        let panicked = self.panicked.swap(false, SeqCst);
         self.busy.store(false, SeqCst);
+        assert!(!panicked, "a tile of a pool job panicked (its message is above)");
     }
 }
 
@@ -451,6 +461,39 @@ mod tests {
             claims += 1;
         }
         assert!(claims < 20, "{claims} claims for 1536 tiles");
+    }
+
+    /// Regression: natively a panicking tile used to be able to unwind the caller out of
+    /// `for_each` while a helper still ran its closure. Now the job finishes, then the caller
+    /// panics, and the pool takes the next job as usual.
+    #[test]
+    fn a_panicking_tile_fails_its_job_after_every_tile_and_leaves_the_pool_working() {
+        let pool: &'static Pool = Box::leak(Box::new(Pool::new()));
+        std::thread::spawn(move || pool.run_helper());
+        while pool.threads() < 2 {
+            std::thread::yield_now();
+        }
+        for bad in [0, 5, 63] {
+            let ran = AtomicU64::new(0);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pool.for_each(64, &|t| {
+                    ran.fetch_add(1, SeqCst);
+                    assert_ne!(t, bad, "tile {t} fails on purpose");
+                });
+            }));
+            assert!(result.is_err(), "the job with tile {bad} failing did not panic");
+            assert!(
+                !pool.busy.load(SeqCst),
+                "the pool stayed busy after the failed job"
+            );
+            // Only the rest of the failing tile's run (at most half the job) is skipped.
+            assert!(ran.load(SeqCst) >= 33, "{} tiles ran", ran.load(SeqCst));
+            let sum = AtomicU64::new(0);
+            pool.for_each(64, &|t| {
+                sum.fetch_add(t as u64, SeqCst);
+            });
+            assert_eq!(sum.load(SeqCst), 64 * 63 / 2);
+        }
     }
 
     /// With no helpers the caller runs every tile itself.
