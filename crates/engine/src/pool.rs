@@ -36,9 +36,10 @@ impl<T> std::ops::Deref for Line<T> {
 /// Tiles a claim takes when `left` are unclaimed and `threads` share them: an even share of
 /// what is left, at least 1 ("guided" scheduling). Why runs and not single tiles: a thread then
 /// reads long stretches of consecutive weight rows, which the memory prefetcher follows, and
-/// makes few atomic claims; natively with the real kernels on this 2-core machine, 2-thread
-/// decode went from 68–96 to 78–114 tok/s. Why shrinking: the last claims are single tiles, so
-/// no thread waits long for another's last run.
+/// makes few atomic claims. Natively with the real kernels on this 2-core machine (Q4_1 and
+/// Q4_0, three runs each), 2-thread decode went from 68–96 tok/s with one tile per claim to
+/// 80–111. Why shrinking: the last claims are single tiles, so no thread waits long for
+/// another's last run.
 pub fn claim_size(left: usize, threads: usize) -> usize {
     (left / threads.max(1)).max(1)
 }
