@@ -236,14 +236,10 @@ static WANTED: AtomicUsize = AtomicUsize::new(0);
 
 /// Natively, sets how many threads (the caller and its helpers) the engine computes with. It
 /// takes effect only before the first product spreads over threads (the helpers then start
-/// and stay); returns whether it did. Without it the engine uses the machine's parallelism.
+/// and stay). Without it the engine uses the machine's parallelism.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn set_threads(n: usize) -> bool {
-    if NATIVE_START.is_completed() {
-        return false;
-    }
+pub fn set_threads(n: usize) {
     WANTED.store(n.max(1), SeqCst);
-    true
 }
 
 #[cfg(not(target_arch = "wasm32"))]
