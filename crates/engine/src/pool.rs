@@ -4,10 +4,10 @@
 //! threaded wasm build (`+atomics`; helpers are Web Workers). Why not rayon: it puts every idle
 //! thread to sleep within microseconds, and waking one costs about as much as a whole
 //! decode-sized matmul. In wasm (`Atomics.notify`) 2 threads decoded *slower* than 1 (measured:
-//! 17.9 against 34.2 tok/s); natively 2 threads gave 59.9 tok/s against 58.5. In [`Pool`] the
-//! helper threads spin on an epoch counter between matmuls (a token's matmuls are microseconds
-//! apart) and park only after [`SPIN_CHECKS`] checks without work; the calling thread takes
-//! tiles too, so nothing sleeps on the hot path. This is llama.cpp's scheme too.
+//! 17.9 against 34.2 tok/s); natively 2 threads gave 60.5 tok/s against 52.1 (Q4_1). In
+//! [`Pool`] the helper threads spin on an epoch counter between matmuls (a token's matmuls are
+//! microseconds apart) and park only after [`SPIN_CHECKS`] checks without work; the calling
+//! thread takes tiles too, so nothing sleeps on the hot path. This is llama.cpp's scheme too.
 //!
 //! Tiles are claimed from a shared counter, and each writes its own chunk of the output, so the
 //! result is bit for bit the same whatever the number of threads. A claim takes a run of
