@@ -233,24 +233,33 @@ fn gated_product_equals_products_then_silu() {
     }
 }
 
+/// Widens `hs` with the vector routine and checks each lane against the scalar widening.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn assert_vector_widening(hs: [u16; 4]) {
+    use std::arch::wasm32::*;
+    let v = wasm::f16x4_to_f32x4(u32x4(hs[0].into(), hs[1].into(), hs[2].into(), hs[3].into()));
+    let got = [
+        f32x4_extract_lane::<0>(v),
+        f32x4_extract_lane::<1>(v),
+        f32x4_extract_lane::<2>(v),
+        f32x4_extract_lane::<3>(v),
+    ];
+    for (g, &h) in got.iter().zip(&hs) {
+        assert_eq!(
+            g.to_bits(),
+            f16_to_f32(h).to_bits(),
+            "f16 bits {h:#06x} in {hs:04x?}"
+        );
+    }
+}
+
 /// The kernels widen four block scales at once; that must be the scalar widening for every
 /// f16 (subnormals, infinities and NaNs included).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[test]
 fn vector_f16_widening_equals_the_scalar_one_for_every_f16() {
-    use std::arch::wasm32::*;
     for h in (0..=u16::MAX).step_by(4) {
-        let hs = [h, h + 1, h + 2, h + 3];
-        let v = wasm::f16x4_to_f32x4(u32x4(hs[0].into(), hs[1].into(), hs[2].into(), hs[3].into()));
-        let got = [
-            f32x4_extract_lane::<0>(v),
-            f32x4_extract_lane::<1>(v),
-            f32x4_extract_lane::<2>(v),
-            f32x4_extract_lane::<3>(v),
-        ];
-        for (g, &h) in got.iter().zip(&hs) {
-            assert_eq!(g.to_bits(), f16_to_f32(h).to_bits(), "f16 bits {h:#06x}");
-        }
+        assert_vector_widening([h, h + 1, h + 2, h + 3]);
     }
 }
 
@@ -259,29 +268,14 @@ fn vector_f16_widening_equals_the_scalar_one_for_every_f16() {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[test]
 fn vector_f16_widening_is_exact_when_finite_and_special_lanes_mix() {
-    use std::arch::wasm32::*;
-    let mixes: [[u16; 4]; 5] = [
+    for hs in [
         [0x3c00, 0x7c00, 0x0001, 0xfbff],
         [0xfc00, 0x8001, 0x7e01, 0x3555],
         [0x7bff, 0x7c01, 0xffff, 0x0000],
         [0x8000, 0x03ff, 0x0400, 0xfe00],
         [0x7fff, 0x7fff, 0x7fff, 0x4000],
-    ];
-    for hs in mixes {
-        let v = wasm::f16x4_to_f32x4(u32x4(hs[0].into(), hs[1].into(), hs[2].into(), hs[3].into()));
-        let got = [
-            f32x4_extract_lane::<0>(v),
-            f32x4_extract_lane::<1>(v),
-            f32x4_extract_lane::<2>(v),
-            f32x4_extract_lane::<3>(v),
-        ];
-        for (g, &h) in got.iter().zip(&hs) {
-            assert_eq!(
-                g.to_bits(),
-                f16_to_f32(h).to_bits(),
-                "f16 bits {h:#06x} in {hs:04x?}"
-            );
-        }
+    ] {
+        assert_vector_widening(hs);
     }
 }
 
