@@ -401,7 +401,7 @@ pub(crate) fn widen_f16(bits: &[u8], out: &mut [f32]) {
 /// exact widening.
 ///
 /// Why a branch: finite values (normal and subnormal) need only a shift and a multiply by
-/// 2^112; infinities and NaNs, which real scales and caches do not hold, take
+/// 2^112; infinities and NaNs, which real scales never and caches rarely hold, take
 /// [`f16x4_specials`]. Selecting both paths every time cost seven more vector operations per
 /// four values, about two per block in the kernels.
 #[cfg(target_feature = "simd128")]
