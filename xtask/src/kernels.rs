@@ -7,6 +7,10 @@
 //!   of a model (the bundled one by default), or a product such as `Q4_1,1536,576,1`. Prints
 //!   each side's median and minimum and the median of the per-step time ratios B/A.
 //!
+//! - `bench-kernels profile NAME [--model FILE]`: samples 120 decode steps of one module with
+//!   the browser's CPU profiler (`tests/bench/profile.mjs`) and prints each wasm function's
+//!   share of the time.
+//!
 //! Typical use: `build base`, change a kernel, `build new`, `ab base new`. Ratios under 1 mean
 //! B is faster; on this machine differences under ~3% are noise.
 
@@ -18,7 +22,18 @@ use crate::util::{run_in, s};
 
 /// Runs the subcommand in `args`.
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
-    let usage = "usage: cargo xtask bench-kernels build NAME [--plain] | ab A B [decode|TYPE,ROWS,COLS,M] [--model FILE]";
+    let usage = "usage: cargo xtask bench-kernels build NAME [--plain] | ab A B [decode|TYPE,ROWS,COLS,M] [--model FILE] | profile NAME [--model FILE]";
+    let wasm = |n: &str| root.join("target/kernel-bench").join(format!("{n}.wasm"));
+    let built = |n: &str| {
+        if wasm(n).is_file() {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!(
+                "{} is missing: run `cargo xtask bench-kernels build {n}` first",
+                wasm(n).display()
+            ))
+        }
+    };
     match args.first().map(String::as_str) {
         Some("build") => {
             let Some(name) = args.get(1) else { bail!(usage) };
@@ -28,15 +43,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             let (Some(a), Some(b)) = (args.get(1), args.get(2)) else {
                 bail!(usage)
             };
-            let wasm = |n: &str| root.join("target/kernel-bench").join(format!("{n}.wasm"));
-            for n in [a, b] {
-                if !wasm(n).is_file() {
-                    bail!(
-                        "{} is missing: run `cargo xtask bench-kernels build {n}` first",
-                        wasm(n).display()
-                    );
-                }
-            }
+            built(a)?;
+            built(b)?;
             let (wa, wb) = (wasm(a), wasm(b));
             let mut js = vec![s(&wa), s(&wb)];
             js.extend(args[3..].iter().map(String::as_str));
@@ -47,6 +55,15 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 Some(root),
                 &[],
             )
+        }
+        Some("profile") => {
+            let Some(name) = args.get(1) else { bail!(usage) };
+            built(name)?;
+            let w = wasm(name);
+            let mut js = vec!["tests/bench/profile.mjs", s(&w)];
+            js.extend(args[2..].iter().map(String::as_str));
+            crate::setup::npm_ci(&root.join("tests"))?;
+            run_in("node", &js, Some(root), &[])
         }
         _ => bail!(usage),
     }

@@ -1,0 +1,89 @@
+// Where a decode step's time goes (`cargo xtask bench-kernels profile`): loads one kernel-bench
+// module and a model in headless Chromium, runs the prompt and 40 warm-up steps, then samples
+// 120 decode steps with the DevTools CPU profiler and prints each wasm function's share of the
+// samples (self time), largest first. Why: the kernel A/B says whether a change helps; this
+// says which part of the step is worth changing.
+//
+// usage: node profile.mjs MODULE.wasm [--model FILE]
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const args = process.argv.slice(2);
+const modelAt = args.indexOf("--model");
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const modelPath = modelAt >= 0 ? args.splice(modelAt, 2)[1] : path.join(root, "public/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+const [file] = args;
+if (!file) {
+    console.error("usage: node profile.mjs MODULE.wasm [--model FILE]");
+    process.exit(2);
+}
+const STEPS = 120;
+
+const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+    const page = await browser.newPage();
+    await page.goto("about:blank");
+    await page.evaluate(async (b64) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const module = await WebAssembly.compile(bytes);
+        // As in kernels.mjs: the engine never calls its imports.
+        const imports = {};
+        for (const i of WebAssembly.Module.imports(module)) {
+            (imports[i.module] ??= {})[i.name] = () => { throw new Error(`unexpected import ${i.name}`); };
+        }
+        window.E = (await WebAssembly.instantiate(module, imports)).exports;
+        window.chunks = [];
+    }, fs.readFileSync(file).toString("base64"));
+    const model = fs.readFileSync(modelPath);
+    const CHUNK = 8 << 20;
+    for (let o = 0; o < model.length; o += CHUNK) {
+        await page.evaluate((b64) => window.chunks.push(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))),
+            model.subarray(o, o + CHUNK).toString("base64"));
+    }
+    const err = await page.evaluate(() => {
+        const e = window.E;
+        const total = window.chunks.reduce((a, c) => a + c.length, 0);
+        const at = e.alloc(total);
+        let o = 0;
+        for (const c of window.chunks) {
+            new Uint8Array(e.memory.buffer, at + o, c.length).set(c);
+            o += c.length;
+        }
+        window.chunks = null;
+        if (e.load() < 0) return "the model did not load";
+        for (let i = 0; i < 40; i++) if (e.step() < 0) return `warm-up step ${i} failed`;
+        return null;
+    });
+    if (err) throw new Error(err);
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
+    await cdp.send("Profiler.start");
+    const ms = await page.evaluate((steps) => {
+        const t = performance.now();
+        for (let i = 0; i < steps; i++) if (window.E.step() < 0) return -1;
+        return performance.now() - t;
+    }, STEPS);
+    const { profile } = await cdp.send("Profiler.stop");
+    if (ms < 0) throw new Error("a profiled step failed");
+    const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+    const self = new Map();
+    for (const id of profile.samples) {
+        const f = nodes.get(id).callFrame;
+        const name = f.functionName || f.url || "(anonymous)";
+        self.set(name, (self.get(name) ?? 0) + 1);
+    }
+    const total = profile.samples.length;
+    console.log(`${path.basename(modelPath)}: ${STEPS} decode steps in ${ms.toFixed(0)} ms (${(ms / STEPS).toFixed(2)} ms/step), ${total} samples`);
+    for (const [name, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+        console.log(`${(100 * n / total).toFixed(1).padStart(6)}%  ${name}`);
+    }
+} finally {
+    await browser.close();
+}
