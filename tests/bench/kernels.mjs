@@ -3,8 +3,7 @@
 // alike; the median of the per-step ratios B/A is the answer (under 1: B is faster).
 //
 // usage: node kernels.mjs A.wasm B.wasm [decode | TYPE,ROWS,COLS,M] [--model FILE]
-import { chromium } from "playwright-core";
-import fs from "node:fs";
+import {withPage, instantiate, sendModel} from "./module-page.mjs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -20,35 +19,11 @@ if (!fileA || !fileB) {
 const TYPES = { Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8 };
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
-const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-try {
-    const page = await browser.newPage();
-    await page.goto("about:blank");
-    for (const [name, file] of [["A", fileA], ["B", fileB]]) {
-        await page.evaluate(async ([name, b64]) => {
-            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-            const module = await WebAssembly.compile(bytes);
-            // The engine links getrandom's browser backend but never calls it: any import that
-            // is called is a bug in the bench, so each one throws.
-            const imports = {};
-            for (const i of WebAssembly.Module.imports(module)) {
-                (imports[i.module] ??= {})[i.name] = () => { throw new Error(`unexpected import ${i.name}`); };
-            }
-            window[name] = (await WebAssembly.instantiate(module, imports)).exports;
-        }, [name, fs.readFileSync(file).toString("base64")]);
-    }
+await withPage(async (page) => {
+    await instantiate(page, "A", fileA);
+    await instantiate(page, "B", fileB);
     if (mode === "decode") {
-        const model = fs.readFileSync(modelPath);
-        await page.evaluate(() => { window.chunks = []; });
-        const CHUNK = 8 << 20;
-        for (let o = 0; o < model.length; o += CHUNK) {
-            await page.evaluate((b64) => window.chunks.push(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))),
-                model.subarray(o, o + CHUNK).toString("base64"));
-        }
+        await sendModel(page, modelPath);
         const r = await page.evaluate((steps) => {
             const total = window.chunks.reduce((a, c) => a + c.length, 0);
             const times = { A: [], B: [] };
@@ -100,6 +75,4 @@ try {
         const ratio = median(r.A.map((x, i) => r.B[i] / x));
         console.log(`${ty} ${rows}x${cols}, ${m} row(s): A min ${(Math.min(...r.A) * 1000).toFixed(0)} µs, B min ${(Math.min(...r.B) * 1000).toFixed(0)} µs | B/A ${ratio.toFixed(3)}`);
     }
-} finally {
-    await browser.close();
-}
+});

@@ -5,8 +5,7 @@
 // says which part of the step is worth changing.
 //
 // usage: node profile.mjs MODULE.wasm [--model FILE]
-import { chromium } from "playwright-core";
-import fs from "node:fs";
+import {withPage, instantiate, sendModel} from "./module-page.mjs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -21,31 +20,9 @@ if (!file) {
 }
 const STEPS = 120;
 
-const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-try {
-    const page = await browser.newPage();
-    await page.goto("about:blank");
-    await page.evaluate(async (b64) => {
-        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-        const module = await WebAssembly.compile(bytes);
-        // As in kernels.mjs: the engine never calls its imports.
-        const imports = {};
-        for (const i of WebAssembly.Module.imports(module)) {
-            (imports[i.module] ??= {})[i.name] = () => { throw new Error(`unexpected import ${i.name}`); };
-        }
-        window.E = (await WebAssembly.instantiate(module, imports)).exports;
-        window.chunks = [];
-    }, fs.readFileSync(file).toString("base64"));
-    const model = fs.readFileSync(modelPath);
-    const CHUNK = 8 << 20;
-    for (let o = 0; o < model.length; o += CHUNK) {
-        await page.evaluate((b64) => window.chunks.push(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))),
-            model.subarray(o, o + CHUNK).toString("base64"));
-    }
+await withPage(async (page) => {
+    await instantiate(page, "E", file);
+    await sendModel(page, modelPath);
     const err = await page.evaluate(() => {
         const e = window.E;
         const total = window.chunks.reduce((a, c) => a + c.length, 0);
@@ -84,6 +61,4 @@ try {
     for (const [name, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
         console.log(`${(100 * n / total).toFixed(1).padStart(6)}%  ${name}`);
     }
-} finally {
-    await browser.close();
-}
+});
