@@ -3,14 +3,10 @@
 // alike; the median of the per-step ratios B/A is the answer (under 1: B is faster).
 //
 // usage: node kernels.mjs A.wasm B.wasm [decode | TYPE,ROWS,COLS,M] [--model FILE]
-import {withPage, instantiate, sendModel} from "./module-page.mjs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import {withPage, instantiate, loadModel, takeModelArg} from "./module-page.mjs";
 
 const args = process.argv.slice(2);
-const modelAt = args.indexOf("--model");
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const modelPath = modelAt >= 0 ? args.splice(modelAt, 2)[1] : path.join(root, "public/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+const modelPath = takeModelArg(args);
 const [fileA, fileB, mode = "decode"] = args;
 if (!fileA || !fileB) {
     console.error("usage: node kernels.mjs A.wasm B.wasm [decode | TYPE,ROWS,COLS,M] [--model FILE]");
@@ -23,21 +19,10 @@ await withPage(async (page) => {
     await instantiate(page, "A", fileA);
     await instantiate(page, "B", fileB);
     if (mode === "decode") {
-        await sendModel(page, modelPath);
+        const failed = await loadModel(page, modelPath, ["A", "B"]);
+        if (failed) throw new Error(failed);
         const r = await page.evaluate((steps) => {
-            const total = window.chunks.reduce((a, c) => a + c.length, 0);
             const times = { A: [], B: [] };
-            for (const name of ["A", "B"]) {
-                const e = window[name];
-                const at = e.alloc(total);
-                let o = 0;
-                for (const c of window.chunks) {
-                    new Uint8Array(e.memory.buffer, at + o, c.length).set(c);
-                    o += c.length;
-                }
-                if (e.load() < 0) return `${name}: the model did not load`;
-            }
-            window.chunks = null;
             for (let i = 0; i < steps; i++) {
                 for (const name of i % 2 ? ["A", "B"] : ["B", "A"]) {
                     const t = performance.now();

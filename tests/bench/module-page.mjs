@@ -1,8 +1,18 @@
 // What kernels.mjs and profile.mjs share: a headless Chromium page holding kernel-bench modules
-// (window[name] = a module's exports) and, for decode, a model's bytes (window.chunks).
+// (window[name] = a module's exports), the model they decode, and the `--model` argument.
 import {chromium} from "playwright-core";
 import fs from "node:fs";
+import path from "node:path";
+import {fileURLToPath} from "node:url";
 import {FLAGS, CHROMIUM} from "../e2e/harness.mjs";
+
+/** Removes `--model FILE` from `args` and returns FILE, or the bundled model when absent. */
+export function takeModelArg(args) {
+    const at = args.indexOf("--model");
+    if (at >= 0) return args.splice(at, 2)[1];
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+    return path.join(root, "public/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+}
 
 /** Runs `fn(page)` on a blank page of a fresh headless Chromium, closed after. */
 export async function withPage(fn) {
@@ -31,13 +41,31 @@ export async function instantiate(page, name, file) {
     }, [name, fs.readFileSync(file).toString("base64")]);
 }
 
-/** Sends the model file at `path` to the page as `window.chunks` (8 MB pieces). */
-export async function sendModel(page, path) {
-    const model = fs.readFileSync(path);
+/**
+ * Loads the model file at `file` into each module in `names` (already instantiated) and starts
+ * its generation; returns null, or what failed.
+ */
+export async function loadModel(page, file, names) {
+    const model = fs.readFileSync(file);
     await page.evaluate(() => { window.chunks = []; });
     const CHUNK = 8 << 20;
     for (let o = 0; o < model.length; o += CHUNK) {
         await page.evaluate((b64) => window.chunks.push(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))),
             model.subarray(o, o + CHUNK).toString("base64"));
     }
+    return page.evaluate((names) => {
+        const total = window.chunks.reduce((a, c) => a + c.length, 0);
+        for (const name of names) {
+            const e = window[name];
+            const at = e.alloc(total);
+            let o = 0;
+            for (const c of window.chunks) {
+                new Uint8Array(e.memory.buffer, at + o, c.length).set(c);
+                o += c.length;
+            }
+            if (e.load() < 0) return `${name}: the model did not load`;
+        }
+        window.chunks = null;
+        return null;
+    }, names);
 }

@@ -5,14 +5,11 @@
 // says which part of the step is worth changing.
 //
 // usage: node profile.mjs MODULE.wasm [--model FILE]
-import {withPage, instantiate, sendModel} from "./module-page.mjs";
+import {withPage, instantiate, loadModel, takeModelArg} from "./module-page.mjs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 
 const args = process.argv.slice(2);
-const modelAt = args.indexOf("--model");
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const modelPath = modelAt >= 0 ? args.splice(modelAt, 2)[1] : path.join(root, "public/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+const modelPath = takeModelArg(args);
 const [file] = args;
 if (!file) {
     console.error("usage: node profile.mjs MODULE.wasm [--model FILE]");
@@ -22,19 +19,10 @@ const STEPS = 120;
 
 await withPage(async (page) => {
     await instantiate(page, "E", file);
-    await sendModel(page, modelPath);
+    const failed = await loadModel(page, modelPath, ["E"]);
+    if (failed) throw new Error(failed);
     const err = await page.evaluate(() => {
-        const e = window.E;
-        const total = window.chunks.reduce((a, c) => a + c.length, 0);
-        const at = e.alloc(total);
-        let o = 0;
-        for (const c of window.chunks) {
-            new Uint8Array(e.memory.buffer, at + o, c.length).set(c);
-            o += c.length;
-        }
-        window.chunks = null;
-        if (e.load() < 0) return "the model did not load";
-        for (let i = 0; i < 40; i++) if (e.step() < 0) return `warm-up step ${i} failed`;
+        for (let i = 0; i < 40; i++) if (window.E.step() < 0) return `warm-up step ${i} failed`;
         return null;
     });
     if (err) throw new Error(err);
