@@ -280,9 +280,10 @@ pub struct QActivations {
     /// wasm only: the values widened to i16 in [`PAIR_ORDER`] (computed once per matrix
     /// product instead of once per weight row).
     wide: Vec<i16>,
-    /// Relaxed-SIMD builds only: per block, the eight sums of elements `4l..4l + 4` (the
-    /// relaxed kernels take unsigned weights and subtract the `_0` types' offset times these).
-    lane_sums: Vec<i32>,
+    /// Relaxed-SIMD builds only: per block, minus eight times each of the eight sums of
+    /// elements `4l..4l + 4` (the relaxed kernels take unsigned weights and start each lane
+    /// from these to remove the `_0` types' offset: once for Q4_0's 8, twice for Q5_0's 16).
+    offset_sums: Vec<i32>,
 }
 
 /// The order in which the wasm kernels take the 16 values of each half block: pairs whose
@@ -301,8 +302,9 @@ pub struct QRow<'a> {
     pub s: &'a [f32],
     /// The values as i16 in [`PAIR_ORDER`] per half block (wasm only; empty elsewhere).
     pub wide: &'a [i16],
-    /// Sums of elements `4l..4l + 4`, eight per block (relaxed-SIMD builds; else empty).
-    pub lane_sums: &'a [i32],
+    /// Minus eight times the sums of elements `4l..4l + 4`, eight per block (relaxed-SIMD
+    /// builds; else empty).
+    pub offset_sums: &'a [i32],
 }
 
 impl QActivations {
@@ -333,9 +335,9 @@ impl QActivations {
             }
         }
         if cfg!(target_feature = "relaxed-simd") {
-            self.lane_sums.resize(m * cols / 4, 0);
-            for (s, q) in self.lane_sums.iter_mut().zip(self.qs.chunks_exact(4)) {
-                *s = q.iter().map(|&v| i32::from(v)).sum();
+            self.offset_sums.resize(m * cols / 4, 0);
+            for (s, q) in self.offset_sums.iter_mut().zip(self.qs.chunks_exact(4)) {
+                *s = -8 * q.iter().map(|&v| i32::from(v)).sum::<i32>();
             }
         }
     }
@@ -347,8 +349,8 @@ impl QActivations {
             d: &self.d[i * bpr..(i + 1) * bpr],
             s: &self.s[i * bpr..(i + 1) * bpr],
             wide: self.wide.get(i * self.cols..(i + 1) * self.cols).unwrap_or(&[]),
-            lane_sums: self
-                .lane_sums
+            offset_sums: self
+                .offset_sums
                 .get(i * self.cols / 4..(i + 1) * self.cols / 4)
                 .unwrap_or(&[]),
         }
