@@ -280,7 +280,8 @@ fn attend_group(
     s.q.resize(group * hd, 0.0);
     s.k.resize(hd, 0.0);
     s.acc.resize(group * hd, 0.0);
-    let kernel = rows_kernel(WeightType::Q8_0);
+    // The cached keys come from `quantize_block`, whose values lie in -127..=127.
+    let kernel = rows_kernel(WeightType::Q8_0, false);
     let heads_of_g = g * group..(g + 1) * group;
     for i in 0..n {
         let visible = first + i + 1;

@@ -83,6 +83,9 @@ pub struct QMatrix {
     rows: usize,
     cols: usize,
     data: Blocks,
+    /// The dot-product kernel for these blocks, chosen once: the relaxed-SIMD Q8_0 kernel
+    /// cannot take a weight of -128, so a matrix holding one gets the plain kernel.
+    kernel: RowsKernel,
 }
 
 impl QMatrix {
@@ -106,10 +109,15 @@ impl QMatrix {
 
     fn from_blocks(ty: WeightType, rows: usize, cols: usize, data: Blocks) -> Option<Self> {
         let expected = rows.checked_mul(cols / BLOCK)?.checked_mul(ty.block_bytes())?;
-        (cols.is_multiple_of(BLOCK) && data.as_slice().len() == expected).then_some(Self {
+        if !(cols.is_multiple_of(BLOCK) && data.as_slice().len() == expected) {
+            return None;
+        }
+        let minus_128 = ty == WeightType::Q8_0 && holds_minus_128(data.as_slice());
+        Some(Self {
             ty,
             rows,
             cols,
+            kernel: rows_kernel(ty, minus_128),
             data,
         })
     }
@@ -235,7 +243,7 @@ impl QMatrix {
     /// `tile` outputs (the last tile's rows are shorter).
     fn tile_product(&self, x: &QActivations, tile: usize, t: usize, out_tile: &mut [f32]) {
         let m = x.rows;
-        let kernel = rows_kernel(self.ty);
+        let kernel = self.kernel;
         let row_bytes = self.cols / BLOCK * self.ty.block_bytes();
         let r0 = t * tile;
         let r1 = (r0 + tile).min(self.rows);
@@ -361,16 +369,36 @@ impl QActivations {
 /// output per weight row.
 pub(crate) type RowsKernel = fn(w: &[u8], row_bytes: usize, x: &QRow<'_>, out: &mut [f32]);
 
-fn rows_kernel(ty: WeightType) -> RowsKernel {
+/// The fastest kernel here for rows of `ty`. `minus_128`: whether a Q8_0 weight may be -128,
+/// which the relaxed-SIMD Q8_0 kernel cannot take (see `wasm.rs`).
+fn rows_kernel(ty: WeightType, minus_128: bool) -> RowsKernel {
     #[cfg(target_arch = "x86_64")]
     if let Some(k) = x86::rows_kernel(ty) {
+        let _ = minus_128;
         return k;
     }
     #[cfg(target_arch = "wasm32")]
-    if let Some(k) = wasm::rows_kernel(ty) {
+    if let Some(k) = wasm::rows_kernel(ty, minus_128) {
         return k;
     }
+    let _ = minus_128;
     scalar::rows_kernel(ty)
+}
+
+/// Whether any weight of these Q8_0 blocks is -128 (llama.cpp's quantizer writes -127..=127;
+/// a file can hold anything). Only relaxed-SIMD builds ask: elsewhere every kernel takes -128,
+/// and this is `false` without reading the blocks.
+fn holds_minus_128(blocks: &[u8]) -> bool {
+    if !cfg!(target_feature = "relaxed-simd") {
+        return false;
+    }
+    // A branch-free fold per block, which LLVM turns into vector compares: this reads every
+    // Q8_0 weight of the model once at load (a few milliseconds per 100 MB).
+    blocks
+        .chunks_exact(WeightType::Q8_0.block_bytes())
+        .fold(false, |seen, blk| {
+            seen | blk[2..].iter().fold(false, |s, &b| s | (b == 0x80))
+        })
 }
 
 /// Reads a little-endian f16 at `at` as f32.

@@ -44,7 +44,7 @@ fn platform_kernels_equal_the_definition() {
             x[..32].iter_mut().for_each(|v| *v = 0.0);
             let mut q = QActivations::default();
             q.quantize(&x, 3, k);
-            let fast = rows_kernel(ty);
+            let fast = rows_kernel(ty, false);
             let row_bytes = k / BLOCK * ty.block_bytes();
             for i in 0..3 {
                 let mut got = vec![0f32; rows];
@@ -306,5 +306,35 @@ fn dot8_equals_its_eight_lane_definition() {
         }
         let want = hsum8(acc) + 0.0;
         assert_eq!(ops::dot8(&a, &b).to_bits(), want.to_bits(), "n={n}");
+    }
+}
+
+/// The relaxed-SIMD Q8_0 kernel cannot take a weight of -128 (its magnitude does not fit the
+/// instruction's seven unsigned bits, and results would then differ between platforms): a
+/// matrix holding one is found at load, keeps the plain kernel, and gives the definition's bits.
+#[test]
+fn q8_0_weights_of_minus_128_are_found_and_give_the_definitions_products() {
+    let (rows, k) = (5, 96);
+    let clean = candle_matrix(WeightType::Q8_0, "Q8_0", rows, k, &random(rows * k, 60, 1.0));
+    assert!(
+        !holds_minus_128(clean.data()),
+        "candle's quantizer writes -127..=127"
+    );
+    let mut data = clean.data().to_vec();
+    let bb = WeightType::Q8_0.block_bytes();
+    data[2 + 7] = 0x80;
+    data[4 * bb + 2 + 31] = 0x80;
+    let m = QMatrix::new(WeightType::Q8_0, rows, k, data).unwrap();
+    assert_eq!(holds_minus_128(m.data()), cfg!(target_feature = "relaxed-simd"));
+    let x = random(2 * k, 61, 3.0);
+    let mut q = QActivations::default();
+    q.quantize(&x, 2, k);
+    let mut out = vec![0f32; 2 * rows];
+    m.matmul(&q, &mut out);
+    for i in 0..2 {
+        for j in 0..rows {
+            let want = scalar::dot(WeightType::Q8_0, m.row(j), &q.row(i));
+            assert_eq!(out[i * rows + j].to_bits(), want.to_bits(), "x{i} w{j}");
+        }
     }
 }
