@@ -389,16 +389,13 @@ fn rows_kernel(ty: WeightType, minus_128: bool) -> RowsKernel {
 /// a file can hold anything). Only relaxed-SIMD builds ask: elsewhere every kernel takes -128,
 /// and this is `false` without reading the blocks.
 fn holds_minus_128(blocks: &[u8]) -> bool {
-    if !cfg!(target_feature = "relaxed-simd") {
-        return false;
+    #[cfg(target_feature = "relaxed-simd")]
+    return wasm::holds_minus_128(blocks);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    {
+        let _ = blocks;
+        false
     }
-    // A branch-free fold per block, which LLVM turns into vector compares: this reads every
-    // Q8_0 weight of the model once at load (a few milliseconds per 100 MB).
-    blocks
-        .chunks_exact(WeightType::Q8_0.block_bytes())
-        .fold(false, |seen, blk| {
-            seen | blk[2..].iter().fold(false, |s, &b| s | (b == 0x80))
-        })
 }
 
 /// Reads a little-endian f16 at `at` as f32.
