@@ -372,16 +372,16 @@ pub(crate) type RowsKernel = fn(w: &[u8], row_bytes: usize, x: &QRow<'_>, out: &
 /// The fastest kernel here for rows of `ty`. `minus_128`: whether a Q8_0 weight may be -128,
 /// which the relaxed-SIMD Q8_0 kernel cannot take (see `wasm.rs`).
 fn rows_kernel(ty: WeightType, minus_128: bool) -> RowsKernel {
+    // Only the wasm kernels care.
+    let _ = minus_128;
     #[cfg(target_arch = "x86_64")]
     if let Some(k) = x86::rows_kernel(ty) {
-        let _ = minus_128;
         return k;
     }
     #[cfg(target_arch = "wasm32")]
     if let Some(k) = wasm::rows_kernel(ty, minus_128) {
         return k;
     }
-    let _ = minus_128;
     scalar::rows_kernel(ty)
 }
 
