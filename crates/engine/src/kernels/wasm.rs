@@ -370,7 +370,7 @@ unsafe fn scales4(p: *const u8, stride: usize, min: bool) -> (v128, v128) {
 pub(crate) fn holds_minus_128(blocks: &[u8]) -> bool {
     let min = i8x16_splat(-128);
     let mut seen = i8x16_splat(0);
-    for blk in blocks.chunks_exact(34) {
+    for blk in blocks.chunks_exact(WeightType::Q8_0.block_bytes()) {
         // SAFETY: each chunk holds 34 bytes; the loads cover bytes 2..18 and 18..34.
         let (w0, w1) = unsafe {
             let p = blk.as_ptr().add(2) as *const v128;
@@ -507,7 +507,11 @@ mod relaxed {
         fn rows<const TY: u8>(w: &[u8], row_bytes: usize, x: &QRow<'_>, out: &mut [f32]) {
             let xs = [*x];
             for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
-                *o = dot_n::<TY, 1>(row, &xs)[0];
+                *o = if TY == 4 {
+                    dot_q8::<1>(row, &xs)[0]
+                } else {
+                    dot_n::<TY, 1>(row, &xs)[0]
+                };
             }
         }
         Some(match ty {
@@ -516,12 +520,7 @@ mod relaxed {
             WeightType::Q5_0 => rows::<2>,
             WeightType::Q5_1 => rows::<3>,
             WeightType::Q8_0 if minus_128 => return None,
-            WeightType::Q8_0 => |w, row_bytes, x, out| {
-                let xs = [*x];
-                for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
-                    *o = dot_q8::<1>(row, &xs)[0];
-                }
-            },
+            WeightType::Q8_0 => rows::<4>,
         })
     }
 
@@ -547,8 +546,9 @@ mod relaxed {
         let zero = i8x16_splat(0);
         let mut acc_lo = [f32x4_splat(0.0); N];
         let mut acc_hi = [f32x4_splat(0.0); N];
-        let summs = super::for_blocks::<N>(row, 34, false, xs, |b, blk, dd| {
-            debug_assert_eq!(blk.len(), 34);
+        let bb = WeightType::Q8_0.block_bytes();
+        let summs = super::for_blocks::<N>(row, bb, false, xs, |b, blk, dd| {
+            debug_assert_eq!(blk.len(), bb);
             // SAFETY: a Q8_0 block holds 32 weight bytes after its 2-byte scale.
             let (w0, w1) = unsafe {
                 let p = blk.as_ptr().add(2) as *const v128;
