@@ -146,11 +146,6 @@ impl KvCache {
         (t / PAGE, at..at + self.row)
     }
 
-    fn key(&self, head: usize, t: usize) -> &[u8] {
-        let (p, r) = self.at(head, t);
-        &self.k[p][r]
-    }
-
     fn value(&self, head: usize, t: usize) -> &[u8] {
         let (p, r) = self.at(head, t);
         &self.v[p][r]
@@ -160,6 +155,12 @@ impl KvCache {
     fn keys(&self, head: usize, t: usize, count: usize) -> &[u8] {
         let (p, r) = self.at(head, t);
         &self.k[p][r.start..r.start + count * self.row]
+    }
+
+    /// The values of `head` at positions `t..t + count`, all within one page: `count` rows.
+    fn values(&self, head: usize, t: usize, count: usize) -> &[u8] {
+        let (p, r) = self.at(head, t);
+        &self.v[p][r.start..r.start + count * self.row]
     }
 }
 
@@ -204,12 +205,56 @@ struct GroupScratch {
     qa: QActivations,
 }
 
-/// Widens one cached row into `out`.
-#[inline(always)]
-fn widen(kind: KvCacheType, row: &[u8], out: &mut [f32]) {
-    match kind {
-        KvCacheType::F16 => widen_f16(row, out),
-        KvCacheType::Q8_0 => scalar::dequantize_row(WeightType::Q8_0, row, out),
+/// Scores of the `group` query heads in `q` (`hd` f16-rounded values each) against `count`
+/// f16 key rows: `out[j * stride + i] = dot8(head j, key i) * scale`. `k` is room for one
+/// widened row where there is no fused kernel.
+#[allow(clippy::too_many_arguments)]
+fn f16_scores(
+    keys: &[u8],
+    hd: usize,
+    q: &[f32],
+    group: usize,
+    scale: f32,
+    out: &mut [f32],
+    stride: usize,
+    k: &mut [f32],
+) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if hd.is_multiple_of(8) {
+        return super::wasm::f16_scores(keys, hd, q, group, scale, out, stride);
+    }
+    for (i, key) in keys.chunks_exact(2 * hd).enumerate() {
+        widen_f16(key, k);
+        for j in 0..group {
+            out[j * stride + i] = dot8(&q[j * hd..(j + 1) * hd], k) * scale;
+        }
+    }
+}
+
+/// Adds the `count` f16 value rows weighted by `p[j * stride + i]` into head `j`'s
+/// `acc[j * hd..(j + 1) * hd]`, in position order. `v` is room for one widened row where there
+/// is no fused kernel.
+fn f16_weighted_sum(
+    values: &[u8],
+    hd: usize,
+    p: &[f32],
+    stride: usize,
+    group: usize,
+    acc: &mut [f32],
+    v: &mut [f32],
+) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if hd.is_multiple_of(8) {
+        return super::wasm::f16_weighted_sum(values, hd, p, stride, group, acc);
+    }
+    for (i, row) in values.chunks_exact(2 * hd).enumerate() {
+        widen_f16(row, v);
+        for j in 0..group {
+            let w = p[j * stride + i];
+            for (a, &x) in acc[j * hd..(j + 1) * hd].iter_mut().zip(&*v) {
+                *a += w * x;
+            }
+        }
     }
 }
 
@@ -292,11 +337,19 @@ fn attend_group(
                 for (dst, &x) in s.q.iter_mut().zip(q_rows) {
                     *dst = round_f16(x);
                 }
-                for t in 0..visible {
-                    widen_f16(cache.key(g, t), &mut s.k);
-                    for j in 0..group {
-                        s.scores[j * visible + t] = dot8(&s.q[j * hd..(j + 1) * hd], &s.k) * scale;
-                    }
+                for t0 in (0..visible).step_by(PAGE) {
+                    let count = PAGE.min(visible - t0);
+                    let keys = cache.keys(g, t0, count);
+                    f16_scores(
+                        keys,
+                        hd,
+                        &s.q,
+                        group,
+                        scale,
+                        &mut s.scores[t0..],
+                        visible,
+                        &mut s.k,
+                    );
                 }
             }
             KvCacheType::Q8_0 => {
@@ -313,15 +366,30 @@ fn attend_group(
             }
         }
         for j in 0..group {
-            softmax(&mut s.scores[j * visible..(j + 1) * visible]);
+            let weights = &mut s.scores[j * visible..(j + 1) * visible];
+            softmax(weights);
+            // The weights multiply the values as f16 (see the module's notes).
+            weights.iter_mut().for_each(|p| *p = round_f16(*p));
         }
         s.acc.iter_mut().for_each(|a| *a = 0.0);
-        for t in 0..visible {
-            widen(cache.kind, cache.value(g, t), &mut s.k);
-            for j in 0..group {
-                let p = round_f16(s.scores[j * visible + t]);
-                for (a, &v) in s.acc[j * hd..(j + 1) * hd].iter_mut().zip(&s.k) {
-                    *a += p * v;
+        match cache.kind {
+            KvCacheType::F16 => {
+                for t0 in (0..visible).step_by(PAGE) {
+                    let count = PAGE.min(visible - t0);
+                    let values = cache.values(g, t0, count);
+                    let p = &s.scores[t0..];
+                    f16_weighted_sum(values, hd, p, visible, group, &mut s.acc, &mut s.k);
+                }
+            }
+            KvCacheType::Q8_0 => {
+                for t in 0..visible {
+                    scalar::dequantize_row(WeightType::Q8_0, cache.value(g, t), &mut s.k);
+                    for j in 0..group {
+                        let p = s.scores[j * visible + t];
+                        for (a, &v) in s.acc[j * hd..(j + 1) * hd].iter_mut().zip(&s.k) {
+                            *a += p * v;
+                        }
+                    }
                 }
             }
         }
@@ -374,10 +442,17 @@ mod tests {
 
     /// Regression for the paged cache: positions on both sides of page boundaries, appended in
     /// uneven batches, give exactly what a plain per-head computation over the same f16 keys
-    /// and values gives, for every query head of a group.
+    /// and values gives, for every query head of a group. The shapes cover the fused wasm
+    /// kernels' groups of 1 to 4 heads and the head-by-head path past 4, with SmolLM2's
+    /// (3 groups of 3 heads of 64).
     #[test]
     fn paged_cache_matches_plain_attention_across_pages() {
-        let (kv_heads, heads, hd) = (2, 6, 8);
+        for (kv_heads, heads, hd) in [(2, 6, 8), (3, 9, 64), (1, 5, 16), (2, 2, 64), (1, 4, 24)] {
+            paged_attention_matches_plain(kv_heads, heads, hd);
+        }
+    }
+
+    fn paged_attention_matches_plain(kv_heads: usize, heads: usize, hd: usize) {
         let total = 2 * PAGE + 5;
         let mut rng = crate::sampling::Rng::new(3);
         let mut r = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect() };
@@ -411,7 +486,11 @@ mod tests {
                     want[d] += round_f16(p) * f(vs[(t * kv_heads + g) * hd + d]);
                 }
             }
-            assert_eq!(&out[h * hd..(h + 1) * hd], &want[..], "head {h}");
+            assert_eq!(
+                &out[h * hd..(h + 1) * hd],
+                &want[..],
+                "{heads} heads of {hd}, head {h}"
+            );
         }
     }
 

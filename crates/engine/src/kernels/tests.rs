@@ -268,14 +268,29 @@ fn vector_f16_widening_equals_the_scalar_one_for_every_f16() {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[test]
 fn vector_f16_widening_is_exact_when_finite_and_special_lanes_mix() {
-    for hs in [
+    let mixed = [
         [0x3c00, 0x7c00, 0x0001, 0xfbff],
         [0xfc00, 0x8001, 0x7e01, 0x3555],
         [0x7bff, 0x7c01, 0xffff, 0x0000],
         [0x8000, 0x03ff, 0x0400, 0xfe00],
         [0x7fff, 0x7fff, 0x7fff, 0x4000],
-    ] {
+    ];
+    for hs in mixed {
         assert_vector_widening(hs);
+    }
+    // Eight at a time (the attention's widening), finite and special halves side by side.
+    for pair in mixed.windows(2) {
+        let bits: Vec<u16> = pair.concat();
+        let bytes: Vec<u8> = bits.iter().flat_map(|b| b.to_le_bytes()).collect();
+        let mut out = [0f32; 8];
+        wasm::widen_f16(&bytes, &mut out);
+        for (o, &h) in out.iter().zip(&bits) {
+            assert_eq!(
+                o.to_bits(),
+                f16_to_f32(h).to_bits(),
+                "f16 bits {h:#06x} in {bits:04x?}"
+            );
+        }
     }
 }
 

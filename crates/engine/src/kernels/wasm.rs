@@ -408,16 +408,160 @@ pub(crate) fn widen_f16(bits: &[u8], out: &mut [f32]) {
     while i + 8 <= n {
         // SAFETY: `i + 8 <= n`, `bits` holds `2n` bytes and `out` `n` values.
         unsafe {
-            let h = v128_load(bits.as_ptr().add(2 * i) as *const v128);
+            let (lo, hi) = f16x8_to_f32x8(v128_load(bits.as_ptr().add(2 * i) as *const v128));
             let o = out.as_mut_ptr().add(i) as *mut v128;
-            v128_store(o, f16x4_to_f32x4(u32x4_extend_low_u16x8(h)));
-            v128_store(o.add(1), f16x4_to_f32x4(u32x4_extend_high_u16x8(h)));
+            v128_store(o, lo);
+            v128_store(o.add(1), hi);
         }
         i += 8;
     }
     for (o, b) in out[i..].iter_mut().zip(bits[2 * i..].chunks_exact(2)) {
         *o = super::f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
     }
+}
+
+/// Attention scores of `group` query heads against `count` f16 key rows of width `hd` (a
+/// multiple of 8): `out[j * stride + i] = dot8(q head j, key i) * scale`, the same lanes, order
+/// and rounding as [`super::ops::dot8`] over a widened key.
+///
+/// Why fused: each key is widened in registers, eight values at a time, and multiplied into
+/// every head of the group at once, where widening a row into a buffer (a call per row) and
+/// then reading it back once per head made widening alone 8% of a decode step.
+#[cfg(target_feature = "simd128")]
+pub(crate) fn f16_scores(
+    keys: &[u8],
+    hd: usize,
+    q: &[f32],
+    group: usize,
+    scale: f32,
+    out: &mut [f32],
+    stride: usize,
+) {
+    match group {
+        1 => scores_g::<1>(keys, hd, q, scale, out, stride),
+        2 => scores_g::<2>(keys, hd, q, scale, out, stride),
+        3 => scores_g::<3>(keys, hd, q, scale, out, stride),
+        4 => scores_g::<4>(keys, hd, q, scale, out, stride),
+        _ => {
+            for j in 0..group {
+                scores_g::<1>(keys, hd, &q[j * hd..], scale, &mut out[j * stride..], stride);
+            }
+        }
+    }
+}
+
+#[cfg(target_feature = "simd128")]
+#[inline(always)]
+fn scores_g<const G: usize>(keys: &[u8], hd: usize, q: &[f32], scale: f32, out: &mut [f32], stride: usize) {
+    let count = keys.len() / (2 * hd);
+    assert!(hd.is_multiple_of(8) && q.len() >= G * hd);
+    assert!(count == 0 || out.len() >= (G - 1) * stride + count);
+    for (i, row) in keys.chunks_exact(2 * hd).enumerate() {
+        let mut lo = [f32x4_splat(0.0); G];
+        let mut hi = [f32x4_splat(0.0); G];
+        for c in 0..hd / 8 {
+            // SAFETY: the row holds `hd` f16 values and each head of `q` `hd` f32 (checked
+            // above); `c < hd / 8`.
+            unsafe {
+                let (k0, k1) = f16x8_to_f32x8(v128_load(row.as_ptr().add(16 * c) as *const v128));
+                for j in 0..G {
+                    let p = q.as_ptr().add(j * hd + 8 * c) as *const v128;
+                    lo[j] = f32x4_add(lo[j], f32x4_mul(v128_load(p), k0));
+                    hi[j] = f32x4_add(hi[j], f32x4_mul(v128_load(p.add(1)), k1));
+                }
+            }
+        }
+        let dots = finish(lo, hi, [0.0; G]);
+        for j in 0..G {
+            out[j * stride + i] = dots[j] * scale;
+        }
+    }
+}
+
+/// Adds the f16 value rows (`count` rows of width `hd`, a multiple of 8) weighted by
+/// `p[j * stride + i]` into head `j`'s `acc[j * hd..]`, row after row: each sum takes its
+/// terms in position order, as the plain loop `acc += p * v` does.
+///
+/// Why fused: as [`f16_scores`]; the accumulators of eight dimensions of every head stay in
+/// registers over the rows, each value row being widened once for the whole group.
+#[cfg(target_feature = "simd128")]
+pub(crate) fn f16_weighted_sum(
+    values: &[u8],
+    hd: usize,
+    p: &[f32],
+    stride: usize,
+    group: usize,
+    acc: &mut [f32],
+) {
+    match group {
+        1 => weighted_g::<1>(values, hd, p, stride, acc),
+        2 => weighted_g::<2>(values, hd, p, stride, acc),
+        3 => weighted_g::<3>(values, hd, p, stride, acc),
+        4 => weighted_g::<4>(values, hd, p, stride, acc),
+        _ => {
+            for j in 0..group {
+                weighted_g::<1>(values, hd, &p[j * stride..], stride, &mut acc[j * hd..]);
+            }
+        }
+    }
+}
+
+#[cfg(target_feature = "simd128")]
+#[inline(always)]
+fn weighted_g<const G: usize>(values: &[u8], hd: usize, p: &[f32], stride: usize, acc: &mut [f32]) {
+    let count = values.len() / (2 * hd);
+    assert!(hd.is_multiple_of(8) && acc.len() >= G * hd);
+    assert!(count == 0 || p.len() >= (G - 1) * stride + count);
+    for c in 0..hd / 8 {
+        // SAFETY: `acc` holds `G * hd` values (checked above) and `c < hd / 8`; each value
+        // row holds `hd` f16 values; `p` holds every `j * stride + i` read (checked above).
+        unsafe {
+            let a = acc.as_mut_ptr();
+            let mut lo: [v128; G] = std::array::from_fn(|j| v128_load(a.add(j * hd + 8 * c) as *const v128));
+            let mut hi: [v128; G] =
+                std::array::from_fn(|j| v128_load(a.add(j * hd + 8 * c + 4) as *const v128));
+            for i in 0..count {
+                let h = v128_load(values.as_ptr().add(i * 2 * hd + 16 * c) as *const v128);
+                let (v0, v1) = f16x8_to_f32x8(h);
+                for j in 0..G {
+                    let w = f32x4_splat(*p.get_unchecked(j * stride + i));
+                    lo[j] = f32x4_add(lo[j], f32x4_mul(w, v0));
+                    hi[j] = f32x4_add(hi[j], f32x4_mul(w, v1));
+                }
+            }
+            for j in 0..G {
+                v128_store(a.add(j * hd + 8 * c) as *mut v128, lo[j]);
+                v128_store(a.add(j * hd + 8 * c + 4) as *mut v128, hi[j]);
+            }
+        }
+    }
+}
+
+/// [`super::f16_to_f32`] on eight f16 values (the u16 lanes of `h`): lanes 0..4 and 4..8,
+/// the same exact widening as [`f16x4_to_f32x4`] in fewer operations.
+///
+/// How: each value is sign-extended to 32 bits and shifted left by 13, which puts the sign in
+/// bit 31 (and copies of it in bits 28..31, cleared by a mask) and the exponent and mantissa
+/// where an f32's go; the multiply by 2^112 then rebiases the exponent (exactly, subnormals
+/// included). One 16-bit compare checks all eight for infinities and NaNs, which take
+/// [`f16x4_specials`].
+#[cfg(target_feature = "simd128")]
+#[inline(always)]
+pub(crate) fn f16x8_to_f32x8(h: v128) -> (v128, v128) {
+    if v128_any_true(i16x8_gt(v128_and(h, u16x8_splat(0x7fff)), i16x8_splat(0x7bff))) {
+        return (
+            f16x4_specials(u32x4_extend_low_u16x8(h)),
+            f16x4_specials(u32x4_extend_high_u16x8(h)),
+        );
+    }
+    let widen = |x: v128| {
+        let bits = v128_and(i32x4_shl(x, 13), u32x4_splat(0x8fff_ffff));
+        f32x4_mul(bits, f32x4_splat(f32::from_bits(0x7780_0000)))
+    };
+    (
+        widen(i32x4_extend_low_i16x8(h)),
+        widen(i32x4_extend_high_i16x8(h)),
+    )
 }
 
 /// [`super::f16_to_f32`] on four lanes (each holding f16 bits in its low half): the same
@@ -427,7 +571,9 @@ pub(crate) fn widen_f16(bits: &[u8], out: &mut [f32]) {
 /// 2^112; infinities and NaNs, which real scales never and caches rarely hold, take
 /// [`f16x4_specials`]. Selecting both paths every time cost seven more vector operations per
 /// four values, about two per block in the kernels.
-#[cfg(target_feature = "simd128")]
+///
+/// The relaxed kernels widen four blocks' scales with it; elsewhere [`f16x8_to_f32x8`] widens.
+#[cfg(all(target_feature = "simd128", any(target_feature = "relaxed-simd", test)))]
 #[inline(always)]
 pub(crate) fn f16x4_to_f32x4(h: v128) -> v128 {
     let mag = v128_and(h, u32x4_splat(0x7fff));
