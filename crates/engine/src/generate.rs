@@ -58,6 +58,9 @@ pub struct Generator<'m> {
     generated: Vec<u32>,
     /// Logits for the next token, once the tokens before it are evaluated.
     next_logits: Option<Vec<f32>>,
+    /// The buffer of the last logits used, refilled for the next token. Why: a fresh
+    /// vocabulary-sized copy per token (196 KB for SmolLM2) was an allocation in the hot loop.
+    spare_logits: Vec<f32>,
     stream: TextStream,
     /// All text produced, and how much of it has been released to the caller.
     text: String,
@@ -103,6 +106,7 @@ impl Model {
             tokens: prompt.to_vec(),
             generated: Vec::new(),
             next_logits: None,
+            spare_logits: Vec::new(),
             stream: TextStream::new(strip),
             text: String::new(),
             released: 0,
@@ -134,9 +138,11 @@ impl Generator<'_> {
                         total: self.prompt.len(),
                     });
                 }
-                let logits = logits.to_vec();
+                let mut buf = std::mem::take(&mut self.spare_logits);
+                buf.clear();
+                buf.extend_from_slice(logits);
                 self.t_prefill_end = Some(self.clock.now_ms());
-                self.next_logits = Some(logits);
+                self.next_logits = Some(buf);
             } else {
                 let last = *self
                     .tokens
@@ -145,8 +151,11 @@ impl Generator<'_> {
                 if self.tokens.len() >= self.model.context_length() {
                     return Ok(self.finish(StopReason::ContextFull));
                 }
-                let logits = self.model.eval(&[last], false)?.to_vec();
-                self.next_logits = Some(logits);
+                let logits = self.model.eval(&[last], false)?;
+                let mut buf = std::mem::take(&mut self.spare_logits);
+                buf.clear();
+                buf.extend_from_slice(logits);
+                self.next_logits = Some(buf);
             }
         }
         let Some(mut logits) = self.next_logits.take() else {
@@ -157,6 +166,7 @@ impl Generator<'_> {
         self.sampler
             .penalize(&mut logits, &self.tokens[self.tokens.len() - window..]);
         let id = self.sampler.sample(&logits);
+        self.spare_logits = logits;
         let now = self.clock.now_ms();
         self.t_first_token.get_or_insert(now);
         self.t_last_token = now;

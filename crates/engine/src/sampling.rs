@@ -140,10 +140,16 @@ impl Sampler {
 
 /// Index of the largest value (the first one on ties), as llama.cpp's greedy sampler.
 pub fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0usize;
-    for (i, &l) in logits.iter().enumerate() {
-        if l > logits[best] {
+    let Some(&first) = logits.first() else {
+        return 0;
+    };
+    // The best value is kept, not re-read through its index (a load and a bounds check per
+    // logit). It is always `logits[best]`, so the first maximum still wins and a NaN never does.
+    let (mut best, mut value) = (0usize, first);
+    for (i, &l) in logits.iter().enumerate().skip(1) {
+        if l > value {
             best = i;
+            value = l;
         }
     }
     best as u32
@@ -197,6 +203,18 @@ mod tests {
     fn greedy_takes_the_first_maximum() {
         let mut s = Sampler::new(&params(0.0));
         assert_eq!(s.sample(&[0.1, 3.0, 3.0, -1.0]), 1);
+    }
+
+    /// `argmax` keeps the best value rather than re-reading it: the same answers as comparing
+    /// with `logits[best]`, NaNs (never greater) and negative infinities included.
+    #[test]
+    fn argmax_keeps_the_first_maximum_and_never_picks_nan() {
+        assert_eq!(argmax(&[]), 0);
+        assert_eq!(argmax(&[f32::NEG_INFINITY; 3]), 0);
+        assert_eq!(argmax(&[1.0, f32::NAN, 2.0, 2.0, f32::NAN]), 2);
+        // A NaN first is never beaten, as before.
+        assert_eq!(argmax(&[f32::NAN, 1.0, 5.0]), 0);
+        assert_eq!(argmax(&[-3.0, f32::NEG_INFINITY, -2.5, 7.0, 7.0]), 3);
     }
 
     #[test]
