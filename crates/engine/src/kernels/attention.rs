@@ -223,6 +223,11 @@ fn f16_scores(
     if hd.is_multiple_of(8) {
         return super::wasm::f16_scores(keys, hd, q, group, scale, out, stride);
     }
+    #[cfg(target_arch = "x86_64")]
+    if hd.is_multiple_of(8) && super::x86::has_f16_attention() {
+        // SAFETY: the CPU has AVX2 and F16C (checked).
+        return unsafe { super::x86::f16_scores(keys, hd, q, group, scale, out, stride) };
+    }
     for (i, key) in keys.chunks_exact(2 * hd).enumerate() {
         widen_f16(key, k);
         for j in 0..group {
@@ -246,6 +251,11 @@ fn f16_weighted_sum(
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if hd.is_multiple_of(8) {
         return super::wasm::f16_weighted_sum(values, hd, p, stride, group, acc);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if hd.is_multiple_of(8) && super::x86::has_f16_attention() {
+        // SAFETY: the CPU has AVX2 and F16C (checked).
+        return unsafe { super::x86::f16_weighted_sum(values, hd, p, stride, group, acc) };
     }
     for (i, row) in values.chunks_exact(2 * hd).enumerate() {
         widen_f16(row, v);

@@ -142,3 +142,128 @@ unsafe fn rows_avx2<const TY: u8>(w: &[u8], row_bytes: usize, x: &QRow<'_>, out:
         r += 1;
     }
 }
+
+/// Whether the fused f16 attention kernels below can run.
+pub(crate) fn has_f16_attention() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c")
+}
+
+/// AVX2 + F16C version of the attention's scores (see `attention::f16_scores`): each key row
+/// is widened eight values per instruction (`vcvtph2ps`, exact, NaNs quieted as
+/// [`super::f16_to_f32`] does) and multiplied into every head of the group, in the eight lanes
+/// of [`super::ops::dot8`] and its lane tree, so the bits are the plain loop's.
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C ([`has_f16_attention`]).
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn f16_scores(
+    keys: &[u8],
+    hd: usize,
+    q: &[f32],
+    group: usize,
+    scale: f32,
+    out: &mut [f32],
+    stride: usize,
+) {
+    match group {
+        1 => scores_g::<1>(keys, hd, q, scale, out, stride),
+        2 => scores_g::<2>(keys, hd, q, scale, out, stride),
+        3 => scores_g::<3>(keys, hd, q, scale, out, stride),
+        4 => scores_g::<4>(keys, hd, q, scale, out, stride),
+        _ => {
+            for j in 0..group {
+                scores_g::<1>(keys, hd, &q[j * hd..], scale, &mut out[j * stride..], stride);
+            }
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn scores_g<const G: usize>(
+    keys: &[u8],
+    hd: usize,
+    q: &[f32],
+    scale: f32,
+    out: &mut [f32],
+    stride: usize,
+) {
+    let count = keys.len() / (2 * hd);
+    assert!(hd.is_multiple_of(8) && q.len() >= G * hd);
+    assert!(count == 0 || out.len() >= (G - 1) * stride + count);
+    for (i, row) in keys.chunks_exact(2 * hd).enumerate() {
+        let mut acc = [_mm256_setzero_ps(); G];
+        for c in 0..hd / 8 {
+            // SAFETY: the row holds `hd` f16 values and each head of `q` `hd` f32 (checked
+            // above); `c < hd / 8`.
+            let k = _mm256_cvtph_ps(_mm_loadu_si128(row.as_ptr().add(16 * c) as *const __m128i));
+            for (j, a) in acc.iter_mut().enumerate() {
+                let qj = _mm256_loadu_ps(q.as_ptr().add(j * hd + 8 * c));
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(qj, k));
+            }
+        }
+        for (j, a) in acc.iter().enumerate() {
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), *a);
+            // `+ 0.0`: `dot8`'s (empty) tail, which turns a -0 sum into +0 as it does.
+            out[j * stride + i] = (hsum8(lanes) + 0.0) * scale;
+        }
+    }
+}
+
+/// AVX2 + F16C version of the attention's weighted values (see
+/// `attention::f16_weighted_sum`): the accumulators of eight dimensions of every head stay in
+/// registers over the rows, each row widened once for the group; every sum takes its terms in
+/// position order, as the plain loop does.
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C ([`has_f16_attention`]).
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn f16_weighted_sum(
+    values: &[u8],
+    hd: usize,
+    p: &[f32],
+    stride: usize,
+    group: usize,
+    acc: &mut [f32],
+) {
+    match group {
+        1 => weighted_g::<1>(values, hd, p, stride, acc),
+        2 => weighted_g::<2>(values, hd, p, stride, acc),
+        3 => weighted_g::<3>(values, hd, p, stride, acc),
+        4 => weighted_g::<4>(values, hd, p, stride, acc),
+        _ => {
+            for j in 0..group {
+                weighted_g::<1>(values, hd, &p[j * stride..], stride, &mut acc[j * hd..]);
+            }
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn weighted_g<const G: usize>(values: &[u8], hd: usize, p: &[f32], stride: usize, acc: &mut [f32]) {
+    let count = values.len() / (2 * hd);
+    assert!(hd.is_multiple_of(8) && acc.len() >= G * hd);
+    assert!(count == 0 || p.len() >= (G - 1) * stride + count);
+    let a = acc.as_mut_ptr();
+    for c in 0..hd / 8 {
+        // SAFETY (the pointer reads and writes): `acc` holds `G * hd` values and `p` every
+        // `j * stride + i` read (checked above); each value row holds `hd` f16 values and
+        // `c < hd / 8`.
+        let mut sums = [_mm256_setzero_ps(); G];
+        for (j, sum) in sums.iter_mut().enumerate() {
+            *sum = _mm256_loadu_ps(a.add(j * hd + 8 * c));
+        }
+        for i in 0..count {
+            let v = _mm256_cvtph_ps(_mm_loadu_si128(
+                values.as_ptr().add(i * 2 * hd + 16 * c) as *const __m128i
+            ));
+            for (j, sum) in sums.iter_mut().enumerate() {
+                let w = _mm256_set1_ps(*p.get_unchecked(j * stride + i));
+                *sum = _mm256_add_ps(*sum, _mm256_mul_ps(w, v));
+            }
+        }
+        for (j, sum) in sums.iter().enumerate() {
+            _mm256_storeu_ps(a.add(j * hd + 8 * c), *sum);
+        }
+    }
+}
