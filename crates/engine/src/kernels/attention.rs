@@ -205,6 +205,90 @@ struct GroupScratch {
     qa: QActivations,
 }
 
+/// One platform's fused kernels for the f16 cache, for a group of `G` query heads sharing a
+/// key/value head (`hd`, the head width, a multiple of 8): the arithmetic of the plain loops in
+/// [`f16_scores`] and [`f16_weighted_sum`], bit for bit, with each cached row widened once for
+/// the whole group and kept in registers.
+pub(crate) trait FusedF16 {
+    /// `out[j * stride + i] = dot8(q head j, key i) * scale` for the `keys.len() / (2 * hd)`
+    /// key rows.
+    ///
+    /// # Safety
+    /// The platform's instructions must be available.
+    unsafe fn scores<const G: usize>(
+        keys: &[u8],
+        hd: usize,
+        q: &[f32],
+        scale: f32,
+        out: &mut [f32],
+        stride: usize,
+    );
+
+    /// `acc[j * hd + d] += p[j * stride + i] * value i [d]` for each value row `i` in order.
+    ///
+    /// # Safety
+    /// As [`FusedF16::scores`].
+    unsafe fn weighted<const G: usize>(values: &[u8], hd: usize, p: &[f32], stride: usize, acc: &mut [f32]);
+}
+
+/// `K`'s scores for groups of 1 to 4 heads (their accumulators fit in registers), head by head
+/// past that.
+///
+/// # Safety
+/// As [`FusedF16::scores`].
+unsafe fn fused_scores<K: FusedF16>(
+    keys: &[u8],
+    hd: usize,
+    q: &[f32],
+    group: usize,
+    scale: f32,
+    out: &mut [f32],
+    stride: usize,
+) {
+    // SAFETY: the caller's guarantee is the kernels'.
+    unsafe {
+        match group {
+            1 => K::scores::<1>(keys, hd, q, scale, out, stride),
+            2 => K::scores::<2>(keys, hd, q, scale, out, stride),
+            3 => K::scores::<3>(keys, hd, q, scale, out, stride),
+            4 => K::scores::<4>(keys, hd, q, scale, out, stride),
+            _ => {
+                for j in 0..group {
+                    K::scores::<1>(keys, hd, &q[j * hd..], scale, &mut out[j * stride..], stride);
+                }
+            }
+        }
+    }
+}
+
+/// `K`'s weighted values, grouped as [`fused_scores`].
+///
+/// # Safety
+/// As [`FusedF16::weighted`].
+unsafe fn fused_weighted<K: FusedF16>(
+    values: &[u8],
+    hd: usize,
+    p: &[f32],
+    stride: usize,
+    group: usize,
+    acc: &mut [f32],
+) {
+    // SAFETY: the caller's guarantee is the kernels'.
+    unsafe {
+        match group {
+            1 => K::weighted::<1>(values, hd, p, stride, acc),
+            2 => K::weighted::<2>(values, hd, p, stride, acc),
+            3 => K::weighted::<3>(values, hd, p, stride, acc),
+            4 => K::weighted::<4>(values, hd, p, stride, acc),
+            _ => {
+                for j in 0..group {
+                    K::weighted::<1>(values, hd, &p[j * stride..], stride, &mut acc[j * hd..]);
+                }
+            }
+        }
+    }
+}
+
 /// Scores of the `group` query heads in `q` (`hd` f16-rounded values each) against `count`
 /// f16 key rows: `out[j * stride + i] = dot8(head j, key i) * scale`. `k` is room for one
 /// widened row where there is no fused kernel.
@@ -221,12 +305,13 @@ fn f16_scores(
 ) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if hd.is_multiple_of(8) {
-        return super::wasm::f16_scores(keys, hd, q, group, scale, out, stride);
+        // SAFETY: simd128 is enabled at compile time.
+        return unsafe { fused_scores::<super::wasm::Simd128>(keys, hd, q, group, scale, out, stride) };
     }
     #[cfg(target_arch = "x86_64")]
     if hd.is_multiple_of(8) && super::x86::has_f16_attention() {
         // SAFETY: the CPU has AVX2 and F16C (checked).
-        return unsafe { super::x86::f16_scores(keys, hd, q, group, scale, out, stride) };
+        return unsafe { fused_scores::<super::x86::Avx2F16c>(keys, hd, q, group, scale, out, stride) };
     }
     for (i, key) in keys.chunks_exact(2 * hd).enumerate() {
         widen_f16(key, k);
@@ -250,12 +335,13 @@ fn f16_weighted_sum(
 ) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if hd.is_multiple_of(8) {
-        return super::wasm::f16_weighted_sum(values, hd, p, stride, group, acc);
+        // SAFETY: simd128 is enabled at compile time.
+        return unsafe { fused_weighted::<super::wasm::Simd128>(values, hd, p, stride, group, acc) };
     }
     #[cfg(target_arch = "x86_64")]
     if hd.is_multiple_of(8) && super::x86::has_f16_attention() {
         // SAFETY: the CPU has AVX2 and F16C (checked).
-        return unsafe { super::x86::f16_weighted_sum(values, hd, p, stride, group, acc) };
+        return unsafe { fused_weighted::<super::x86::Avx2F16c>(values, hd, p, stride, group, acc) };
     }
     for (i, row) in values.chunks_exact(2 * hd).enumerate() {
         widen_f16(row, v);
@@ -452,9 +538,9 @@ mod tests {
 
     /// Regression for the paged cache: positions on both sides of page boundaries, appended in
     /// uneven batches, give exactly what a plain per-head computation over the same f16 keys
-    /// and values gives, for every query head of a group. The shapes cover the fused wasm
-    /// kernels' groups of 1 to 4 heads and the head-by-head path past 4, with SmolLM2's
-    /// (3 groups of 3 heads of 64).
+    /// and values gives, for every query head of a group. The shapes cover the fused kernels'
+    /// (simd128, AVX2) groups of 1 to 4 heads and the head-by-head path past 4, with
+    /// SmolLM2's (3 groups of 3 heads of 64).
     #[test]
     fn paged_cache_matches_plain_attention_across_pages() {
         for (kv_heads, heads, hd) in [(2, 6, 8), (3, 9, 64), (1, 5, 16), (2, 2, 64), (1, 4, 24)] {

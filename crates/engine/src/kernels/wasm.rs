@@ -420,36 +420,34 @@ pub(crate) fn widen_f16(bits: &[u8], out: &mut [f32]) {
     }
 }
 
-/// Attention scores of `group` query heads against `count` f16 key rows of width `hd` (a
-/// multiple of 8): `out[j * stride + i] = dot8(q head j, key i) * scale`, the same lanes, order
-/// and rounding as [`super::ops::dot8`] over a widened key.
+/// The simd128 fused f16 attention kernels ([`super::attention::FusedF16`]).
 ///
-/// Why fused: each key is widened in registers, eight values at a time, and multiplied into
-/// every head of the group at once, where widening a row into a buffer (a call per row) and
-/// then reading it back once per head made widening alone 8% of a decode step.
+/// Why fused: each cached row is widened in registers, eight values at a time
+/// ([`f16x8_to_f32x8`]), and multiplied into every head of the group at once, where widening a
+/// row into a buffer (a call per row) and then reading it back once per head made widening
+/// alone 8% of a decode step.
 #[cfg(target_feature = "simd128")]
-pub(crate) fn f16_scores(
-    keys: &[u8],
-    hd: usize,
-    q: &[f32],
-    group: usize,
-    scale: f32,
-    out: &mut [f32],
-    stride: usize,
-) {
-    match group {
-        1 => scores_g::<1>(keys, hd, q, scale, out, stride),
-        2 => scores_g::<2>(keys, hd, q, scale, out, stride),
-        3 => scores_g::<3>(keys, hd, q, scale, out, stride),
-        4 => scores_g::<4>(keys, hd, q, scale, out, stride),
-        _ => {
-            for j in 0..group {
-                scores_g::<1>(keys, hd, &q[j * hd..], scale, &mut out[j * stride..], stride);
-            }
-        }
+pub(crate) struct Simd128;
+
+#[cfg(target_feature = "simd128")]
+impl super::attention::FusedF16 for Simd128 {
+    unsafe fn scores<const G: usize>(
+        keys: &[u8],
+        hd: usize,
+        q: &[f32],
+        scale: f32,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        scores_g::<G>(keys, hd, q, scale, out, stride)
+    }
+
+    unsafe fn weighted<const G: usize>(values: &[u8], hd: usize, p: &[f32], stride: usize, acc: &mut [f32]) {
+        weighted_g::<G>(values, hd, p, stride, acc)
     }
 }
 
+/// Scores in the eight lanes of `dot8`, as two f32x4 per head.
 #[cfg(target_feature = "simd128")]
 #[inline(always)]
 fn scores_g<const G: usize>(keys: &[u8], hd: usize, q: &[f32], scale: f32, out: &mut [f32], stride: usize) {
@@ -478,34 +476,7 @@ fn scores_g<const G: usize>(keys: &[u8], hd: usize, q: &[f32], scale: f32, out: 
     }
 }
 
-/// Adds the f16 value rows (`count` rows of width `hd`, a multiple of 8) weighted by
-/// `p[j * stride + i]` into head `j`'s `acc[j * hd..]`, row after row: each sum takes its
-/// terms in position order, as the plain loop `acc += p * v` does.
-///
-/// Why fused: as [`f16_scores`]; the accumulators of eight dimensions of every head stay in
-/// registers over the rows, each value row being widened once for the whole group.
-#[cfg(target_feature = "simd128")]
-pub(crate) fn f16_weighted_sum(
-    values: &[u8],
-    hd: usize,
-    p: &[f32],
-    stride: usize,
-    group: usize,
-    acc: &mut [f32],
-) {
-    match group {
-        1 => weighted_g::<1>(values, hd, p, stride, acc),
-        2 => weighted_g::<2>(values, hd, p, stride, acc),
-        3 => weighted_g::<3>(values, hd, p, stride, acc),
-        4 => weighted_g::<4>(values, hd, p, stride, acc),
-        _ => {
-            for j in 0..group {
-                weighted_g::<1>(values, hd, &p[j * stride..], stride, &mut acc[j * hd..]);
-            }
-        }
-    }
-}
-
+/// Weighted values: eight dimensions of every head accumulate in registers over the rows.
 #[cfg(target_feature = "simd128")]
 #[inline(always)]
 fn weighted_g<const G: usize>(values: &[u8], hd: usize, p: &[f32], stride: usize, acc: &mut [f32]) {

@@ -148,33 +148,31 @@ pub(crate) fn has_f16_attention() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c")
 }
 
-/// AVX2 + F16C version of the attention's scores (see `attention::f16_scores`): each key row
-/// is widened eight values per instruction (`vcvtph2ps`, exact, NaNs quieted as
-/// [`super::f16_to_f32`] does) and multiplied into every head of the group, in the eight lanes
-/// of [`super::ops::dot8`] and its lane tree, so the bits are the plain loop's.
-///
-/// # Safety
-/// The CPU must have AVX2 and F16C ([`has_f16_attention`]).
-#[target_feature(enable = "avx2,f16c")]
-pub(crate) unsafe fn f16_scores(
-    keys: &[u8],
-    hd: usize,
-    q: &[f32],
-    group: usize,
-    scale: f32,
-    out: &mut [f32],
-    stride: usize,
-) {
-    match group {
-        1 => scores_g::<1>(keys, hd, q, scale, out, stride),
-        2 => scores_g::<2>(keys, hd, q, scale, out, stride),
-        3 => scores_g::<3>(keys, hd, q, scale, out, stride),
-        4 => scores_g::<4>(keys, hd, q, scale, out, stride),
-        _ => {
-            for j in 0..group {
-                scores_g::<1>(keys, hd, &q[j * hd..], scale, &mut out[j * stride..], stride);
-            }
-        }
+/// The AVX2 + F16C fused f16 attention kernels ([`super::attention::FusedF16`]): each cached
+/// row is widened eight values per instruction (`vcvtph2ps`, exact, NaNs quieted as
+/// [`super::f16_to_f32`] does) and multiplied into every head of the group, the scores in the
+/// eight lanes of [`super::ops::dot8`] and its lane tree, the weighted values in position
+/// order, so the bits are the plain loops'.
+pub(crate) struct Avx2F16c;
+
+impl super::attention::FusedF16 for Avx2F16c {
+    /// # Safety
+    /// The CPU must have AVX2 and F16C ([`has_f16_attention`]).
+    unsafe fn scores<const G: usize>(
+        keys: &[u8],
+        hd: usize,
+        q: &[f32],
+        scale: f32,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        scores_g::<G>(keys, hd, q, scale, out, stride)
+    }
+
+    /// # Safety
+    /// As `scores`.
+    unsafe fn weighted<const G: usize>(values: &[u8], hd: usize, p: &[f32], stride: usize, acc: &mut [f32]) {
+        weighted_g::<G>(values, hd, p, stride, acc)
     }
 }
 
@@ -206,35 +204,6 @@ unsafe fn scores_g<const G: usize>(
             _mm256_storeu_ps(lanes.as_mut_ptr(), *a);
             // `+ 0.0`: `dot8`'s (empty) tail, which turns a -0 sum into +0 as it does.
             out[j * stride + i] = (hsum8(lanes) + 0.0) * scale;
-        }
-    }
-}
-
-/// AVX2 + F16C version of the attention's weighted values (see
-/// `attention::f16_weighted_sum`): the accumulators of eight dimensions of every head stay in
-/// registers over the rows, each row widened once for the group; every sum takes its terms in
-/// position order, as the plain loop does.
-///
-/// # Safety
-/// The CPU must have AVX2 and F16C ([`has_f16_attention`]).
-#[target_feature(enable = "avx2,f16c")]
-pub(crate) unsafe fn f16_weighted_sum(
-    values: &[u8],
-    hd: usize,
-    p: &[f32],
-    stride: usize,
-    group: usize,
-    acc: &mut [f32],
-) {
-    match group {
-        1 => weighted_g::<1>(values, hd, p, stride, acc),
-        2 => weighted_g::<2>(values, hd, p, stride, acc),
-        3 => weighted_g::<3>(values, hd, p, stride, acc),
-        4 => weighted_g::<4>(values, hd, p, stride, acc),
-        _ => {
-            for j in 0..group {
-                weighted_g::<1>(values, hd, &p[j * stride..], stride, &mut acc[j * hd..]);
-            }
         }
     }
 }
