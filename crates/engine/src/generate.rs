@@ -121,6 +121,14 @@ impl Model {
     }
 }
 
+/// `spare`'s buffer (taken, leaving it empty) holding a copy of `logits`.
+fn refill(spare: &mut Vec<f32>, logits: &[f32]) -> Vec<f32> {
+    let mut buf = std::mem::take(spare);
+    buf.clear();
+    buf.extend_from_slice(logits);
+    buf
+}
+
 impl Generator<'_> {
     /// Does the next piece of work.
     pub fn step(&mut self) -> Result<Step> {
@@ -138,11 +146,8 @@ impl Generator<'_> {
                         total: self.prompt.len(),
                     });
                 }
-                let mut buf = std::mem::take(&mut self.spare_logits);
-                buf.clear();
-                buf.extend_from_slice(logits);
+                self.next_logits = Some(refill(&mut self.spare_logits, logits));
                 self.t_prefill_end = Some(self.clock.now_ms());
-                self.next_logits = Some(buf);
             } else {
                 let last = *self
                     .tokens
@@ -152,10 +157,7 @@ impl Generator<'_> {
                     return Ok(self.finish(StopReason::ContextFull));
                 }
                 let logits = self.model.eval(&[last], false)?;
-                let mut buf = std::mem::take(&mut self.spare_logits);
-                buf.clear();
-                buf.extend_from_slice(logits);
-                self.next_logits = Some(buf);
+                self.next_logits = Some(refill(&mut self.spare_logits, logits));
             }
         }
         let Some(mut logits) = self.next_logits.take() else {
