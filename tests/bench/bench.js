@@ -131,10 +131,10 @@ async function wllama({model, runs, tokens, prompt, threads}) {
 
 /** Fills a 2048-token context: a prompt of about 1800 tokens (`prompt` repeated), then greedy
  * tokens until the context is full. Reports the worker's wasm memory with every position
- * cached, and the decode rate at that length. */
+ * cached, the decode rate at that length, and the threads the worker used. */
 async function ompFull({model, prompt, threads, kv_cache}) {
     const w = ompWorker(threads);
-    await w.next((e) => e.type === "ready");
+    const ready = await w.next((e) => e.type === "ready");
     const loaded = w.next((e) => e.type === "loaded");
     w.send({
         type: "load",
@@ -153,6 +153,7 @@ async function ompFull({model, prompt, threads, kv_cache}) {
     await new Promise((r) => setTimeout(r, 100));
     return {
         engine: "omp",
+        threads: ready.threads,
         kv_cache: info.info.kv_cache,
         reason: fin.reason,
         tokens: fin.stats.prompt_tokens + fin.stats.generated_tokens,

@@ -133,14 +133,18 @@ function table(lines) {
 }
 
 if (fullContext) {
-    // Memory with the whole context cached, for each key/value cache type, 1 thread.
+    // Memory and long-context decode with the whole context cached: each key/value cache type
+    // on 1 thread, and (on the isolated origin) the default f16 cache on 2 threads.
     const out = [];
-    const lines = [["model", "kv cache", "tokens", "stopped", "decode tok/s at the end", "KV MB (estimate)", "wasm MB", "file MB", "wasm / file"]];
+    const lines = [["model", "kv cache", "threads", "tokens", "stopped", "decode tok/s at the end", "KV MB (estimate)", "wasm MB", "file MB", "wasm / file"]];
+    const configs = [[plain, 1, "f16"], [plain, 1, "q8_0"]];
+    if (isolated) configs.push([isolated, 2, "f16"]);
     for (const model of models) {
-        for (const kv of ["f16", "q8_0"]) {
-            const r = await one(plain, "ompFull", model, 1, {kv_cache: kv});
+        for (const [base, threads, kv] of configs) {
+            const r = await one(base, "ompFull", model, threads, {kv_cache: kv});
+            if (r.threads !== threads) throw new Error(`omp ran on ${r.threads} thread(s), not ${threads}`);
             out.push({model, ...r});
-            lines.push([model.split("/").pop(), r.kv_cache, r.tokens, r.reason, f1(r.decode_tokens_per_s),
+            lines.push([model.split("/").pop(), r.kv_cache, r.threads, r.tokens, r.reason, f1(r.decode_tokens_per_s),
                 mb(r.kv_cache_bytes), mb(r.wasm_bytes), mb(r.file_bytes), (r.wasm_bytes / r.file_bytes).toFixed(2) + "x"]);
         }
     }

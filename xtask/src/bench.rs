@@ -16,8 +16,9 @@ const TYPES: [&str; 4] = ["Q4_0", "Q5_0", "Q5_1", "Q8_0"];
 
 /// Runs the benchmark; `args`: `--runs N`, `--tokens N`, `--types Q4_1,Q8_0,...`,
 /// `--engines omp,wllama`, `--no-threads`, `--no-build` (use the `dist/` there is),
-/// `--json FILE`; `--full-context` measures instead omp's memory with a whole 2048-token
-/// context cached, once per key/value cache type; `--paired N` measures instead omp's 2-thread
+/// `--json FILE`; `--full-context` measures instead omp's memory and decode with a whole
+/// 2048-token context cached, once per key/value cache type on 1 thread and with the f16 cache
+/// on 2 threads (unless `--no-threads`); `--paired N` measures instead omp's 2-thread
 /// gain in N rounds of runs back to back: 1 thread, the threaded build on 1 thread, and 2
 /// threads.
 pub fn browser(root: &Path, args: &[String]) -> Result<()> {
@@ -89,8 +90,8 @@ pub fn browser(root: &Path, args: &[String]) -> Result<()> {
     }
     let refs: Vec<&str> = drive.iter().map(String::as_str).collect();
     util::run_in("node", &refs, Some(root), &[])?;
-    // The 1-thread modes have no 2-thread result to put in context.
-    if !args.iter().any(|a| a == "--no-threads" || a == "--full-context") {
+    // Without threads there is no 2-thread result to put in context.
+    if !args.iter().any(|a| a == "--no-threads") {
         crate::print_compute_scaling();
     }
     Ok(())

@@ -11,6 +11,7 @@
 //! engine's Q8_0 matrix kernel applied to a page of keys with the query quantized the same
 //! way (as llama.cpp multiplies a Q8_0 key cache), and values are dequantized row by row.
 
+use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
 
 use half::f16;
@@ -192,7 +193,36 @@ pub struct AttentionScratch {
     groups: Vec<Mutex<GroupScratch>>,
     /// Every group's output rows, group after group (`n` rows of a group's width each).
     out: Vec<f32>,
+    /// The buffers of [`attend_split`].
+    split: SplitScratch,
 }
+
+/// Buffers of [`attend_split`], each written tile by tile by the pool.
+#[derive(Debug, Default)]
+struct SplitScratch {
+    /// The query heads rounded to f16.
+    q: Vec<f32>,
+    /// Scores by tile: `[group][position chunk][head of the group][SPLIT_POSITIONS]`.
+    scores: Vec<f32>,
+    /// Softmax weights, rounded to f16: `[head][position]`.
+    weights: Vec<f32>,
+    /// Weighted values by tile: `[group][dimension chunk][head of the group][SPLIT_DIMS]`.
+    out: Vec<f32>,
+}
+
+/// Positions per score tile of [`attend_split`] (divides [`PAGE`], so a tile's keys are in one
+/// page).
+const SPLIT_POSITIONS: usize = 32;
+
+/// Dimensions per weighted-value tile of [`attend_split`] (a multiple of the fused kernels' 8).
+/// Why 32: a tile then reads 64 bytes of each value row, a cache line's worth; with 16, two
+/// threads kept reading the same lines and natively the split was slower than group tiles.
+const SPLIT_DIMS: usize = 32;
+
+/// Cached positions from which a one-row attention on several threads takes [`attend_split`].
+/// Why not always: its three pool jobs instead of one cost more than they balance at short
+/// contexts, where attention is a small part of a step.
+const SPLIT_FROM: usize = 256;
 
 /// Buffers of one group of query heads.
 #[derive(Debug, Default)]
@@ -224,11 +254,19 @@ pub(crate) trait FusedF16 {
         stride: usize,
     );
 
-    /// `acc[j * hd + d] += p[j * stride + i] * value i [d]` for each value row `i` in order.
+    /// `acc[j * w + d - dims.start] += p[j * stride + i] * value i [d]` for each value row `i`
+    /// in order and each dimension `d` in `dims` (`w = dims.len()`; both ends multiples of 8).
     ///
     /// # Safety
     /// As [`FusedF16::scores`].
-    unsafe fn weighted<const G: usize>(values: &[u8], hd: usize, p: &[f32], stride: usize, acc: &mut [f32]);
+    unsafe fn weighted<const G: usize>(
+        values: &[u8],
+        hd: usize,
+        p: &[f32],
+        stride: usize,
+        acc: &mut [f32],
+        dims: Range<usize>,
+    );
 }
 
 /// `K`'s scores for groups of 1 to 4 heads (their accumulators fit in registers), head by head
@@ -261,7 +299,8 @@ unsafe fn fused_scores<K: FusedF16>(
     }
 }
 
-/// `K`'s weighted values, grouped as [`fused_scores`].
+/// `K`'s weighted values over `dims` (see [`FusedF16::weighted`]), grouped as
+/// [`fused_scores`].
 ///
 /// # Safety
 /// As [`FusedF16::weighted`].
@@ -272,17 +311,26 @@ unsafe fn fused_weighted<K: FusedF16>(
     stride: usize,
     group: usize,
     acc: &mut [f32],
+    dims: Range<usize>,
 ) {
     // SAFETY: the caller's guarantee is the kernels'.
     unsafe {
         match group {
-            1 => K::weighted::<1>(values, hd, p, stride, acc),
-            2 => K::weighted::<2>(values, hd, p, stride, acc),
-            3 => K::weighted::<3>(values, hd, p, stride, acc),
-            4 => K::weighted::<4>(values, hd, p, stride, acc),
+            1 => K::weighted::<1>(values, hd, p, stride, acc, dims),
+            2 => K::weighted::<2>(values, hd, p, stride, acc, dims),
+            3 => K::weighted::<3>(values, hd, p, stride, acc, dims),
+            4 => K::weighted::<4>(values, hd, p, stride, acc, dims),
             _ => {
+                let w = dims.len();
                 for j in 0..group {
-                    K::weighted::<1>(values, hd, &p[j * stride..], stride, &mut acc[j * hd..]);
+                    K::weighted::<1>(
+                        values,
+                        hd,
+                        &p[j * stride..],
+                        stride,
+                        &mut acc[j * w..],
+                        dims.clone(),
+                    );
                 }
             }
         }
@@ -303,14 +351,12 @@ fn f16_scores(
     stride: usize,
     k: &mut [f32],
 ) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if hd.is_multiple_of(8) {
+    if has_fused(hd) {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         // SAFETY: simd128 is enabled at compile time.
         return unsafe { fused_scores::<super::wasm::Simd128>(keys, hd, q, group, scale, out, stride) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if hd.is_multiple_of(8) && super::x86::has_f16_attention() {
-        // SAFETY: the CPU has AVX2 and F16C (checked).
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and F16C (`has_fused` checked).
         return unsafe { fused_scores::<super::x86::Avx2F16c>(keys, hd, q, group, scale, out, stride) };
     }
     for (i, key) in keys.chunks_exact(2 * hd).enumerate() {
@@ -321,9 +367,10 @@ fn f16_scores(
     }
 }
 
-/// Adds the `count` f16 value rows weighted by `p[j * stride + i]` into head `j`'s
-/// `acc[j * hd..(j + 1) * hd]`, in position order. `v` is room for one widened row where there
-/// is no fused kernel.
+/// Adds the `count` f16 value rows weighted by `p[j * stride + i]` into head `j`'s dimensions
+/// `dims`, `acc[j * w..(j + 1) * w]` (`w = dims.len()`), in position order. `v` is room for
+/// one widened row where there is no fused kernel.
+#[allow(clippy::too_many_arguments)]
 fn f16_weighted_sum(
     values: &[u8],
     hd: usize,
@@ -331,27 +378,40 @@ fn f16_weighted_sum(
     stride: usize,
     group: usize,
     acc: &mut [f32],
+    dims: Range<usize>,
     v: &mut [f32],
 ) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if hd.is_multiple_of(8) {
+    if has_fused(hd) {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         // SAFETY: simd128 is enabled at compile time.
-        return unsafe { fused_weighted::<super::wasm::Simd128>(values, hd, p, stride, group, acc) };
+        return unsafe { fused_weighted::<super::wasm::Simd128>(values, hd, p, stride, group, acc, dims) };
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and F16C (`has_fused` checked).
+        return unsafe { fused_weighted::<super::x86::Avx2F16c>(values, hd, p, stride, group, acc, dims) };
     }
-    #[cfg(target_arch = "x86_64")]
-    if hd.is_multiple_of(8) && super::x86::has_f16_attention() {
-        // SAFETY: the CPU has AVX2 and F16C (checked).
-        return unsafe { fused_weighted::<super::x86::Avx2F16c>(values, hd, p, stride, group, acc) };
-    }
+    let w = dims.len();
     for (i, row) in values.chunks_exact(2 * hd).enumerate() {
         widen_f16(row, v);
         for j in 0..group {
-            let w = p[j * stride + i];
-            for (a, &x) in acc[j * hd..(j + 1) * hd].iter_mut().zip(&*v) {
-                *a += w * x;
+            let pw = p[j * stride + i];
+            for (a, &x) in acc[j * w..(j + 1) * w].iter_mut().zip(&v[dims.clone()]) {
+                *a += pw * x;
             }
         }
     }
+}
+
+/// Whether this platform has fused f16 kernels for heads of width `hd`.
+fn has_fused(hd: usize) -> bool {
+    if !hd.is_multiple_of(8) {
+        return false;
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return true;
+    #[cfg(target_arch = "x86_64")]
+    return super::x86::has_f16_attention();
+    #[allow(unreachable_code)]
+    false
 }
 
 /// Widens little-endian f16 bits into `out` (see [`super::f16_to_f32`]).
@@ -379,6 +439,23 @@ pub fn attention(
     out: &mut [f32],
     s: &mut AttentionScratch,
 ) {
+    let n = q.len() / (heads * cache.head_dim);
+    if n == 1 && cache.len >= SPLIT_FROM && crate::pool::threads() > 1 && splits(cache) {
+        attend_split(q, cache, heads, scale, out, &mut s.split);
+    } else {
+        attend_by_group(q, cache, heads, scale, out, s);
+    }
+}
+
+/// [`attention`] with a group of query heads (for all `n` rows) as each pool tile.
+fn attend_by_group(
+    q: &[f32],
+    cache: &KvCache,
+    heads: usize,
+    scale: f32,
+    out: &mut [f32],
+    s: &mut AttentionScratch,
+) {
     let hd = cache.head_dim;
     let width = heads * hd;
     let n = q.len() / width;
@@ -398,6 +475,80 @@ pub fn attention(
         for i in 0..n {
             let src = (g * n + i) * gw;
             out[i * width + g * gw..i * width + (g + 1) * gw].copy_from_slice(&s.out[src..src + gw]);
+        }
+    }
+}
+
+/// Whether [`attend_split`] can take `cache`: f16 rows with fused kernels whose width the
+/// dimension tiles divide.
+fn splits(cache: &KvCache) -> bool {
+    cache.kind == KvCacheType::F16 && has_fused(cache.head_dim) && cache.head_dim.is_multiple_of(SPLIT_DIMS)
+}
+
+/// One query row's attention as three pool jobs whose tiles are finer than a group, for the
+/// same bits as [`attend_group`]: the scores by (group, chunk of [`SPLIT_POSITIONS`]
+/// positions), then the softmax by query head, then the weighted values by (group, chunk of
+/// [`SPLIT_DIMS`] dimensions), each dimension still summed in position order.
+///
+/// Why: SmolLM2 has 3 key/value groups, so with the groups as tiles one of 2 threads takes
+/// two of them (2/3 of the work instead of 1/2) and a fourth thread has none; at long contexts
+/// attention is most of a decode step. Needs [`splits`].
+fn attend_split(q: &[f32], cache: &KvCache, heads: usize, scale: f32, out: &mut [f32], s: &mut SplitScratch) {
+    let hd = cache.head_dim;
+    let group = heads / cache.heads;
+    let visible = cache.len;
+    let chunks = visible.div_ceil(SPLIT_POSITIONS);
+    s.q.clear();
+    s.q.extend(q[..heads * hd].iter().map(|&x| round_f16(x)));
+    s.scores
+        .resize(cache.heads * chunks * group * SPLIT_POSITIONS, 0.0);
+    let qr = &s.q;
+    crate::pool::for_each_chunk(&mut s.scores, group * SPLIT_POSITIONS, &|t, o| {
+        let (g, t0) = (t / chunks, t % chunks * SPLIT_POSITIONS);
+        let count = SPLIT_POSITIONS.min(visible - t0);
+        let keys = cache.keys(g, t0, count);
+        let q = &qr[g * group * hd..(g + 1) * group * hd];
+        f16_scores(keys, hd, q, group, scale, o, SPLIT_POSITIONS, &mut []);
+    });
+    s.weights.resize(heads * visible, 0.0);
+    let scores = &s.scores;
+    crate::pool::for_each_chunk(&mut s.weights, visible, &|h, w| {
+        let (g, j) = (h / group, h % group);
+        for (c, w) in w.chunks_mut(SPLIT_POSITIONS).enumerate() {
+            let at = ((g * chunks + c) * group + j) * SPLIT_POSITIONS;
+            w.copy_from_slice(&scores[at..at + w.len()]);
+        }
+        softmax(w);
+        // The weights multiply the values as f16 (see the module's notes).
+        w.iter_mut().for_each(|p| *p = round_f16(*p));
+    });
+    let dim_chunks = hd / SPLIT_DIMS;
+    s.out.resize(cache.heads * dim_chunks * group * SPLIT_DIMS, 0.0);
+    let weights = &s.weights;
+    crate::pool::for_each_chunk(&mut s.out, group * SPLIT_DIMS, &|t, acc| {
+        let (g, d0) = (t / dim_chunks, t % dim_chunks * SPLIT_DIMS);
+        acc.iter_mut().for_each(|a| *a = 0.0);
+        let p = &weights[g * group * visible..(g + 1) * group * visible];
+        for t0 in (0..visible).step_by(PAGE) {
+            let count = PAGE.min(visible - t0);
+            let values = cache.values(g, t0, count);
+            f16_weighted_sum(
+                values,
+                hd,
+                &p[t0..],
+                visible,
+                group,
+                acc,
+                d0..d0 + SPLIT_DIMS,
+                &mut [],
+            );
+        }
+    });
+    for (t, acc) in s.out.chunks_exact(group * SPLIT_DIMS).enumerate() {
+        let (g, d0) = (t / dim_chunks, t % dim_chunks * SPLIT_DIMS);
+        for (j, a) in acc.chunks_exact(SPLIT_DIMS).enumerate() {
+            let at = (g * group + j) * hd + d0;
+            out[at..at + SPLIT_DIMS].copy_from_slice(a);
         }
     }
 }
@@ -474,7 +625,7 @@ fn attend_group(
                     let count = PAGE.min(visible - t0);
                     let values = cache.values(g, t0, count);
                     let p = &s.scores[t0..];
-                    f16_weighted_sum(values, hd, p, visible, group, &mut s.acc, &mut s.k);
+                    f16_weighted_sum(values, hd, p, visible, group, &mut s.acc, 0..hd, &mut s.k);
                 }
             }
             KvCacheType::Q8_0 => {
@@ -650,6 +801,42 @@ mod tests {
             worst > 0.0 && worst < 0.05,
             "largest difference from f16: {worst}"
         );
+    }
+
+    /// The finer tiles of a long context's one-row attention (scores by chunk of positions,
+    /// softmax by head, weighted values by chunk of dimensions) give the same bits as a group
+    /// per tile, for groups of 1 to 5 heads, position counts on and off the tiles' and pages'
+    /// boundaries, and on however many threads the pool has.
+    #[test]
+    fn split_tiles_give_the_bits_of_group_tiles() {
+        for (kv_heads, heads, hd) in [(3, 9, 64), (2, 6, 16), (1, 5, 32), (2, 2, 64), (1, 4, 48)] {
+            for total in [1, SPLIT_POSITIONS, PAGE + 3, 2 * PAGE + 37, SPLIT_FROM + 1] {
+                let mut rng = crate::sampling::Rng::new(total as u64);
+                let mut r = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.next_f32() * 4.0 - 2.0).collect() };
+                let (ks, vs) = (r(total * kv_heads * hd), r(total * kv_heads * hd));
+                let mut c = KvCache::new(KvCacheType::F16, kv_heads, total, hd);
+                c.append(&ks, &vs);
+                if !splits(&c) {
+                    continue; // no fused kernels on this platform: `attention` never splits
+                }
+                let q = r(heads * hd);
+                let mut s = AttentionScratch::default();
+                let mut want = vec![0f32; heads * hd];
+                attend_by_group(&q, &c, heads, 0.25, &mut want, &mut s);
+                let mut got = vec![f32::NAN; heads * hd];
+                attend_split(&q, &c, heads, 0.25, &mut got, &mut s.split);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "{heads} heads of {hd}, {total} positions"
+                );
+                // And through `attention`, whichever tiles it picks here.
+                let mut through = vec![f32::NAN; heads * hd];
+                attention(&q, &c, heads, 0.25, &mut through, &mut s);
+                assert_eq!(bits(&through), bits(&want));
+            }
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ use std::arch::wasm32::*;
 #[cfg(target_feature = "simd128")]
 use super::{f16_at, hsum8, QRow, BLOCK};
 use super::{RowsKernel, WeightType};
+#[cfg(target_feature = "simd128")]
+use std::ops::Range;
 
 #[cfg(not(target_feature = "simd128"))]
 pub(crate) fn rows_kernel(_ty: WeightType, _minus_128: bool) -> Option<RowsKernel> {
@@ -442,8 +444,15 @@ impl super::attention::FusedF16 for Simd128 {
         scores_g::<G>(keys, hd, q, scale, out, stride)
     }
 
-    unsafe fn weighted<const G: usize>(values: &[u8], hd: usize, p: &[f32], stride: usize, acc: &mut [f32]) {
-        weighted_g::<G>(values, hd, p, stride, acc)
+    unsafe fn weighted<const G: usize>(
+        values: &[u8],
+        hd: usize,
+        p: &[f32],
+        stride: usize,
+        acc: &mut [f32],
+        dims: Range<usize>,
+    ) {
+        weighted_g::<G>(values, hd, p, stride, acc, dims)
     }
 }
 
@@ -479,18 +488,28 @@ fn scores_g<const G: usize>(keys: &[u8], hd: usize, q: &[f32], scale: f32, out: 
 /// Weighted values: eight dimensions of every head accumulate in registers over the rows.
 #[cfg(target_feature = "simd128")]
 #[inline(always)]
-fn weighted_g<const G: usize>(values: &[u8], hd: usize, p: &[f32], stride: usize, acc: &mut [f32]) {
+fn weighted_g<const G: usize>(
+    values: &[u8],
+    hd: usize,
+    p: &[f32],
+    stride: usize,
+    acc: &mut [f32],
+    dims: Range<usize>,
+) {
     let count = values.len() / (2 * hd);
-    assert!(hd.is_multiple_of(8) && acc.len() >= G * hd);
+    let w = dims.len();
+    assert!(hd.is_multiple_of(8) && dims.start.is_multiple_of(8) && w.is_multiple_of(8) && dims.end <= hd);
+    assert!(acc.len() >= G * w);
     assert!(count == 0 || p.len() >= (G - 1) * stride + count);
-    for c in 0..hd / 8 {
-        // SAFETY: `acc` holds `G * hd` values (checked above) and `c < hd / 8`; each value
-        // row holds `hd` f16 values; `p` holds every `j * stride + i` read (checked above).
+    for c in dims.start / 8..dims.end / 8 {
+        let at = 8 * c - dims.start;
+        // SAFETY: `acc` holds `G * w` values and `at + 8 <= w` (checked above); each value
+        // row holds `hd` f16 values and `8 * c + 8 <= hd`; `p` holds every `j * stride + i`
+        // read (checked above).
         unsafe {
             let a = acc.as_mut_ptr();
-            let mut lo: [v128; G] = std::array::from_fn(|j| v128_load(a.add(j * hd + 8 * c) as *const v128));
-            let mut hi: [v128; G] =
-                std::array::from_fn(|j| v128_load(a.add(j * hd + 8 * c + 4) as *const v128));
+            let mut lo: [v128; G] = std::array::from_fn(|j| v128_load(a.add(j * w + at) as *const v128));
+            let mut hi: [v128; G] = std::array::from_fn(|j| v128_load(a.add(j * w + at + 4) as *const v128));
             for i in 0..count {
                 let h = v128_load(values.as_ptr().add(i * 2 * hd + 16 * c) as *const v128);
                 let (v0, v1) = f16x8_to_f32x8(h);
@@ -501,8 +520,8 @@ fn weighted_g<const G: usize>(values: &[u8], hd: usize, p: &[f32], stride: usize
                 }
             }
             for j in 0..G {
-                v128_store(a.add(j * hd + 8 * c) as *mut v128, lo[j]);
-                v128_store(a.add(j * hd + 8 * c + 4) as *mut v128, hi[j]);
+                v128_store(a.add(j * w + at) as *mut v128, lo[j]);
+                v128_store(a.add(j * w + at + 4) as *mut v128, hi[j]);
             }
         }
     }

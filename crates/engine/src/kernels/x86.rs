@@ -3,6 +3,7 @@
 //! processed together so their independent accumulations overlap in the pipeline.
 
 use std::arch::x86_64::*;
+use std::ops::Range;
 
 use super::{hsum8, QRow, RowsKernel, WeightType, BLOCK};
 
@@ -171,8 +172,15 @@ impl super::attention::FusedF16 for Avx2F16c {
 
     /// # Safety
     /// As `scores`.
-    unsafe fn weighted<const G: usize>(values: &[u8], hd: usize, p: &[f32], stride: usize, acc: &mut [f32]) {
-        weighted_g::<G>(values, hd, p, stride, acc)
+    unsafe fn weighted<const G: usize>(
+        values: &[u8],
+        hd: usize,
+        p: &[f32],
+        stride: usize,
+        acc: &mut [f32],
+        dims: Range<usize>,
+    ) {
+        weighted_g::<G>(values, hd, p, stride, acc, dims)
     }
 }
 
@@ -209,18 +217,28 @@ unsafe fn scores_g<const G: usize>(
 }
 
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn weighted_g<const G: usize>(values: &[u8], hd: usize, p: &[f32], stride: usize, acc: &mut [f32]) {
+unsafe fn weighted_g<const G: usize>(
+    values: &[u8],
+    hd: usize,
+    p: &[f32],
+    stride: usize,
+    acc: &mut [f32],
+    dims: Range<usize>,
+) {
     let count = values.len() / (2 * hd);
-    assert!(hd.is_multiple_of(8) && acc.len() >= G * hd);
+    let w = dims.len();
+    assert!(hd.is_multiple_of(8) && dims.start.is_multiple_of(8) && w.is_multiple_of(8) && dims.end <= hd);
+    assert!(acc.len() >= G * w);
     assert!(count == 0 || p.len() >= (G - 1) * stride + count);
     let a = acc.as_mut_ptr();
-    for c in 0..hd / 8 {
-        // SAFETY (the pointer reads and writes): `acc` holds `G * hd` values and `p` every
-        // `j * stride + i` read (checked above); each value row holds `hd` f16 values and
-        // `c < hd / 8`.
+    for c in dims.start / 8..dims.end / 8 {
+        let at = 8 * c - dims.start;
+        // SAFETY (the pointer reads and writes): `acc` holds `G * w` values, `at + 8 <= w`, and
+        // `p` every `j * stride + i` read (checked above); each value row holds `hd` f16
+        // values and `8 * c + 8 <= hd`.
         let mut sums = [_mm256_setzero_ps(); G];
         for (j, sum) in sums.iter_mut().enumerate() {
-            *sum = _mm256_loadu_ps(a.add(j * hd + 8 * c));
+            *sum = _mm256_loadu_ps(a.add(j * w + at));
         }
         for i in 0..count {
             let v = _mm256_cvtph_ps(_mm_loadu_si128(
@@ -232,7 +250,7 @@ unsafe fn weighted_g<const G: usize>(values: &[u8], hd: usize, p: &[f32], stride
             }
         }
         for (j, sum) in sums.iter().enumerate() {
-            _mm256_storeu_ps(a.add(j * hd + 8 * c), *sum);
+            _mm256_storeu_ps(a.add(j * w + at), *sum);
         }
     }
 }
