@@ -809,13 +809,22 @@ mod tests {
     /// boundaries, and on however many threads the pool has.
     #[test]
     fn split_tiles_give_the_bits_of_group_tiles() {
-        for (kv_heads, heads, hd) in [(3, 9, 64), (2, 6, 16), (1, 5, 32), (2, 2, 64), (1, 4, 48)] {
+        // Groups of 3 (SmolLM2's shape), 2, 4, 5 and 1 heads; 1 to 3 dimension tiles.
+        for (kv_heads, heads, hd) in [
+            (3, 9, 64),
+            (2, 4, 32),
+            (1, 4, 64),
+            (1, 5, 32),
+            (2, 2, 64),
+            (1, 2, 96),
+        ] {
             for total in [1, SPLIT_POSITIONS, PAGE + 3, 2 * PAGE + 37, SPLIT_FROM + 1] {
                 let mut rng = crate::sampling::Rng::new(total as u64);
                 let mut r = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.next_f32() * 4.0 - 2.0).collect() };
                 let (ks, vs) = (r(total * kv_heads * hd), r(total * kv_heads * hd));
                 let mut c = KvCache::new(KvCacheType::F16, kv_heads, total, hd);
                 c.append(&ks, &vs);
+                assert!(hd.is_multiple_of(SPLIT_DIMS));
                 if !splits(&c) {
                     continue; // no fused kernels on this platform: `attention` never splits
                 }
