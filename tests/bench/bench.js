@@ -40,14 +40,14 @@ function ompWorker(threads, build) {
     return {next, on, send, wasmBytes: () => wasmBytes};
 }
 
-async function omp({model, runs, tokens, prompt, threads, build}) {
+async function omp({model, runs, tokens, prompt, threads, build, convert}) {
     const w = ompWorker(threads, build);
     const ready = await w.next((e) => e.type === "ready");
     const loaded = w.next((e) => e.type === "loaded");
     w.send({
         type: "load",
         source: {url: model, label: model, sha256: null, bytes: null, kind: "url"},
-        options: {context_length: 2048, convert: "none"},
+        options: {context_length: 2048, convert: convert ?? "none"},
     });
     const info = await loaded;
     const results = [];

@@ -25,6 +25,8 @@ const jsonOut = arg("json");
 const TIMEOUT_MIN = Number(arg("timeout-min", "15"));
 const fullContext = process.argv.includes("--full-context");
 const paired = Number(arg("paired", "0"));
+// omp's load-time conversion (`none`, `q8_0`, `q4_0`), as the app's option; wllama has none.
+const convert = arg("convert", "none");
 
 /** Pids of `root` and all its descendants. */
 function descendants(root) {
@@ -201,11 +203,12 @@ for (const model of models) {
     if (isolated) configs.push([isolated, 2]);
     for (const [base, threads] of configs) {
         for (const engine of only) {
-            const r = await one(base, engine, model, threads);
+            const r = await one(base, engine, model, threads, engine === "omp" ? {convert} : {});
             const measured = r.runs.filter((x) => !x.warmup);
+            const label = engine === "omp" && r.relaxed_simd ? "omp (relaxed SIMD)" : engine;
             rows.push({
                 model: model.split("/").pop(),
-                engine: engine === "omp" && r.relaxed_simd ? "omp (relaxed SIMD)" : engine,
+                engine: engine === "omp" && convert !== "none" ? `${label}, converted to ${convert}` : label,
                 threads_asked: threads,
                 threads_used: engine === "omp" ? r.threads : threads,
                 generated: median(measured.map((x) => x.generated_tokens)),
