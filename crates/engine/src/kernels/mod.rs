@@ -326,6 +326,20 @@ impl QActivations {
         self.qs.resize(m * cols, 0);
         self.d.resize(blocks, 0.0);
         self.s.resize(blocks, 0.0);
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            wasm::quantize_blocks(x, &mut self.qs, &mut self.d, &mut self.s);
+            self.wide.resize(m * cols, 0);
+            let sums = if cfg!(target_feature = "relaxed-simd") {
+                m * cols / 4
+            } else {
+                0
+            };
+            self.offset_sums.resize(sums, 0);
+            wasm::widen_activations(&self.qs, &mut self.wide, &mut self.offset_sums);
+            return;
+        }
+        #[allow(unreachable_code)]
         for b in 0..blocks {
             let (d, s) = scalar::quantize_block(
                 &x[b * BLOCK..(b + 1) * BLOCK],

@@ -11,11 +11,13 @@ pub(crate) fn quantize_block(x: &[f32], q: &mut [i8]) -> (f32, f32) {
     let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     let d = amax / 127.0;
     let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+    // Wrapping: where `127 / amax` overflows to infinity (every magnitude below ~4e-37) a
+    // value's `r` saturates to `i32::MAX`, and several of them would overflow the sum.
     let mut sum = 0i32;
     for (q, &v) in q.iter_mut().zip(x) {
         let r = (v * id).round_ties_even() as i32;
         *q = r as i8;
-        sum += r;
+        sum = sum.wrapping_add(r);
     }
     let d16 = f16::from_f32(d).to_f32();
     let s16 = f16::from_f32(d * sum as f32).to_f32();

@@ -129,6 +129,56 @@ fn quantization_rounds_half_to_even_and_keeps_zero_blocks() {
     assert!(q.qs.iter().all(|&v| v == 0));
 }
 
+/// Activation quantization (vector code in wasm) gives exactly the scalar definition's bytes,
+/// scales, sums, widened values and offset sums, for ordinary rows and for the edge blocks:
+/// zeros, ties, NaNs, infinities, and magnitudes so small that `127 / amax` overflows.
+#[test]
+fn activation_quantization_equals_the_scalar_definition() {
+    let mut x = random(3 * 576, 9, 3.0);
+    let edges: [&[f32]; 6] = [
+        &[0.0; 32],
+        &[127.0, 2.5, -3.5, 0.5, -0.5, 1.5, 126.5, -126.5],
+        &[f32::NAN, 1.0, -2.0, f32::NAN],
+        &[f32::INFINITY, 1.0, f32::NEG_INFINITY, -0.0],
+        &[1e-38, -2e-38, 3e-39, -1e-45, 0.0, 3e-37],
+        &[-0.0, 0.0, -0.0],
+    ];
+    // Each edge block is its values then zeros; the NaN and infinity blocks are also repeated
+    // with ordinary values around them.
+    for (b, e) in edges.iter().enumerate() {
+        x[b * 32..(b + 1) * 32].fill(0.0);
+        x[b * 32..b * 32 + e.len()].copy_from_slice(e);
+        x[(b + 8) * 32 + 5..(b + 8) * 32 + 5 + e.len()].copy_from_slice(e);
+    }
+    let mut q = QActivations::default();
+    q.quantize(&x, 3, 576);
+    for b in 0..x.len() / 32 {
+        let mut want = [0i8; 32];
+        let (d, s) = scalar::quantize_block(&x[b * 32..(b + 1) * 32], &mut want);
+        assert_eq!(&q.qs[b * 32..(b + 1) * 32], &want, "block {b}");
+        assert_eq!(
+            (q.d[b].to_bits(), q.s[b].to_bits()),
+            (d.to_bits(), s.to_bits()),
+            "block {b}"
+        );
+    }
+    for i in 0..3 {
+        let row = q.row(i);
+        for (k, qs) in row.qs.chunks_exact(16).enumerate() {
+            if !row.wide.is_empty() {
+                let want: Vec<i16> = PAIR_ORDER.iter().map(|&p| i16::from(qs[p])).collect();
+                assert_eq!(&row.wide[16 * k..16 * k + 16], &want[..]);
+            }
+            if !row.offset_sums.is_empty() {
+                for l in 0..4 {
+                    let sum: i32 = qs[4 * l..4 * l + 4].iter().map(|&v| i32::from(v)).sum();
+                    assert_eq!(row.offset_sums[4 * k + l], -8 * sum);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn matrix_shapes_are_checked() {
     assert!(QMatrix::new(WeightType::Q8_0, 2, 32, vec![0; 68]).is_some());
