@@ -16,9 +16,10 @@ const TYPES: [&str; 4] = ["Q4_0", "Q5_0", "Q5_1", "Q8_0"];
 
 /// Runs the benchmark; `args`: `--runs N`, `--tokens N`, `--types Q4_1,Q8_0,...`,
 /// `--engines omp,wllama`, `--no-threads`, `--no-build` (use the `dist/` there is),
-/// `--json FILE`, `--convert q8_0` (omp converts at load, as the app's option); `--full-context` measures instead omp's memory and decode with a whole
-/// 2048-token context cached, once per key/value cache type on 1 thread and with the f16 cache
-/// on 2 threads (unless `--no-threads`); `--paired N` measures instead omp's 2-thread
+/// `--json FILE`, `--convert q8_0` (in the main table omp converts at load, as the app's
+/// option); `--full-context` measures instead omp's memory and decode with a whole 2048-token
+/// context cached, once per key/value cache type on 1 thread and with the f16 cache on 2
+/// threads (unless `--no-threads`); `--paired N` measures instead omp's 2-thread
 /// gain in N rounds of runs back to back: 1 thread, the threaded build on 1 thread, and 2
 /// threads.
 pub fn browser(root: &Path, args: &[String]) -> Result<()> {
