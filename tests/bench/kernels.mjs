@@ -2,14 +2,15 @@
 // bench-kernels ab`). Alternating the two step by step means the machine's drift affects both
 // alike; the median of the per-step ratios B/A is the answer (under 1: B is faster).
 //
-// usage: node kernels.mjs A.wasm B.wasm [decode | TYPE,ROWS,COLS,M] [--model FILE]
-import {withPage, instantiate, loadModel, takeModelArg} from "./module-page.mjs";
+// usage: node kernels.mjs A.wasm B.wasm [decode | TYPE,ROWS,COLS,M] [--model FILE] [--warmup STEPS]
+import {withPage, instantiate, loadModel, takeModelArg, takeWarmupArg} from "./module-page.mjs";
 
 const args = process.argv.slice(2);
 const modelPath = takeModelArg(args);
+const WARMUP = takeWarmupArg(args, 0);
 const [fileA, fileB, mode = "decode"] = args;
 if (!fileA || !fileB) {
-    console.error("usage: node kernels.mjs A.wasm B.wasm [decode | TYPE,ROWS,COLS,M] [--model FILE]");
+    console.error("usage: node kernels.mjs A.wasm B.wasm [decode | TYPE,ROWS,COLS,M] [--model FILE] [--warmup STEPS]");
     process.exit(2);
 }
 const TYPES = { Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8 };
@@ -21,7 +22,10 @@ await withPage(async (page) => {
     if (mode === "decode") {
         const failed = await loadModel(page, modelPath, ["A", "B"]);
         if (failed) throw new Error(failed);
-        const r = await page.evaluate((steps) => {
+        const r = await page.evaluate(([warmup, steps]) => {
+            for (let i = 0; i < warmup; i++) {
+                for (const name of ["A", "B"]) if (window[name].step() < 0) return `${name}: warm-up step ${i} failed`;
+            }
             const times = { A: [], B: [] };
             for (let i = 0; i < steps; i++) {
                 for (const name of i % 2 ? ["A", "B"] : ["B", "A"]) {
@@ -31,7 +35,7 @@ await withPage(async (page) => {
                 }
             }
             return times;
-        }, 160);
+        }, [WARMUP, 160]);
         if (typeof r === "string") throw new Error(r);
         // The first steps are the prompt's prefill chunks; time the decode steps only.
         const a = r.A.slice(-128), b = r.B.slice(-128);

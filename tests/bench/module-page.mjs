@@ -14,6 +14,21 @@ export function takeModelArg(args) {
     return path.join(root, "public/models/SmolLM2-135M-Instruct.Q4_1.gguf");
 }
 
+/**
+ * Removes `--warmup STEPS` from `args` and returns STEPS (untimed decode steps before the timed
+ * ones, e.g. 1500 to time a long context), or `fallback` when absent.
+ */
+export function takeWarmupArg(args, fallback) {
+    const at = args.indexOf("--warmup");
+    if (at < 0) return fallback;
+    const n = Number(args.splice(at, 2)[1]);
+    if (!Number.isInteger(n) || n < 0) {
+        console.error("--warmup takes a whole number of steps");
+        process.exit(2);
+    }
+    return n;
+}
+
 /** Runs `fn(page)` on a blank page of a fresh headless Chromium, closed after. */
 export async function withPage(fn) {
     const browser = await chromium.launch({executablePath: CHROMIUM, args: FLAGS});

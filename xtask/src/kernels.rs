@@ -2,14 +2,16 @@
 //!
 //! - `bench-kernels build NAME [--plain]`: builds `crates/kernel-bench` for the browser (relaxed
 //!   SIMD, or plain simd128) from the working tree, to `target/kernel-bench/NAME.wasm`.
-//! - `bench-kernels ab A B [decode | TYPE,ROWS,COLS,M] [--model FILE]`: loads both modules in
-//!   one headless Chromium page and alternates them (`tests/bench/kernels.mjs`): decode steps
-//!   of a model (the bundled one by default), or a product such as `Q4_1,1536,576,1`. Prints
-//!   each side's median and minimum and the median of the per-step time ratios B/A.
+//! - `bench-kernels ab A B [decode | TYPE,ROWS,COLS,M] [--model FILE] [--warmup STEPS]`: loads
+//!   both modules in one headless Chromium page and alternates them (`tests/bench/kernels.mjs`):
+//!   decode steps of a model (the bundled one by default), or a product such as
+//!   `Q4_1,1536,576,1`. Prints each side's median and minimum and the median of the per-step
+//!   time ratios B/A. `--warmup` steps (untimed, none by default) reach a longer context first.
 //!
-//! - `bench-kernels profile NAME [--model FILE]`: samples 120 decode steps of one module with
-//!   the browser's CPU profiler (`tests/bench/profile.mjs`) and prints each wasm function's
-//!   share of the time.
+//! - `bench-kernels profile NAME [--model FILE] [--warmup STEPS]`: samples 120 decode steps of
+//!   one module with the browser's CPU profiler (`tests/bench/profile.mjs`) and prints each wasm
+//!   function's share of the time. `--warmup` steps run first (40 by default; 1500 profiles a
+//!   long context).
 //!
 //! Typical use: `build base`, change a kernel, `build new`, `ab base new`. Ratios under 1 mean
 //! B is faster; on this machine differences under ~3% are noise.
@@ -22,7 +24,7 @@ use crate::util::{run_in, s};
 
 /// Runs the subcommand in `args`.
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
-    let usage = "usage: cargo xtask bench-kernels build NAME [--plain] | ab A B [decode|TYPE,ROWS,COLS,M] [--model FILE] | profile NAME [--model FILE]";
+    let usage = "usage: cargo xtask bench-kernels build NAME [--plain] | ab A B [decode|TYPE,ROWS,COLS,M] [--model FILE] [--warmup STEPS] | profile NAME [--model FILE] [--warmup STEPS]";
     let wasm = |n: &str| root.join("target/kernel-bench").join(format!("{n}.wasm"));
     let built = |n: &str| {
         if wasm(n).is_file() {
