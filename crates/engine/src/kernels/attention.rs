@@ -17,7 +17,7 @@ use std::sync::{Mutex, PoisonError};
 use half::f16;
 use omp_protocol::KvCacheType;
 
-use super::ops::{dot8, round_f16, softmax};
+use super::ops::{dot8, round_f16, softmax_f16};
 use super::{rows_kernel, scalar, QActivations, WeightType, BLOCK};
 
 /// Positions per page of the cache.
@@ -518,9 +518,8 @@ fn attend_split(q: &[f32], cache: &KvCache, heads: usize, scale: f32, out: &mut 
             let at = ((g * chunks + c) * group + j) * SPLIT_POSITIONS;
             w.copy_from_slice(&scores[at..at + w.len()]);
         }
-        softmax(w);
         // The weights multiply the values as f16 (see the module's notes).
-        w.iter_mut().for_each(|p| *p = round_f16(*p));
+        softmax_f16(w);
     });
     let dim_chunks = hd / SPLIT_DIMS;
     s.out.resize(cache.heads * dim_chunks * group * SPLIT_DIMS, 0.0);
@@ -614,9 +613,8 @@ fn attend_group(
         }
         for j in 0..group {
             let weights = &mut s.scores[j * visible..(j + 1) * visible];
-            softmax(weights);
             // The weights multiply the values as f16 (see the module's notes).
-            weights.iter_mut().for_each(|p| *p = round_f16(*p));
+            softmax_f16(weights);
         }
         s.acc.iter_mut().for_each(|a| *a = 0.0);
         match cache.kind {
@@ -647,6 +645,7 @@ fn attend_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::ops::softmax;
     // In wasm they run in Chromium with the vector widening and the Q8_0 row kernels.
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;

@@ -113,6 +113,25 @@ pub fn dot8(a: &[f32], b: &[f32]) -> f32 {
     super::hsum8(acc) + tail
 }
 
+/// [`softmax`], then each weight rounded to f16 precision ([`round_f16`]): the attention's
+/// weights, which multiply the values as f16.
+///
+/// In wasm the whole of it but the f64 sum runs four lanes at a time
+/// (`wasm::softmax_f16`, the same operations, so the same bits): at a long context it was a
+/// sixth of a decode step as scalar code, `half`'s software rounding included.
+pub fn softmax_f16(x: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        super::wasm::softmax_f16(x);
+        return;
+    }
+    #[allow(unreachable_code)]
+    {
+        softmax(x);
+        x.iter_mut().for_each(|p| *p = round_f16(*p));
+    }
+}
+
 /// Softmax of `x` in place: `e^(x - max)` with [`expf`], summed in f64 in index order, each
 /// term then scaled by the f32 reciprocal of the sum.
 pub fn softmax(x: &mut [f32]) {

@@ -403,3 +403,139 @@ fn q8_0_weights_of_minus_128_are_found_and_give_the_definitions_products() {
         }
     }
 }
+
+/// Four lanes of `v` as f32 bits.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn lane_bits(v: std::arch::wasm32::v128) -> [u32; 4] {
+    use std::arch::wasm32::*;
+    [
+        u32x4_extract_lane::<0>(v),
+        u32x4_extract_lane::<1>(v),
+        u32x4_extract_lane::<2>(v),
+        u32x4_extract_lane::<3>(v),
+    ]
+}
+
+/// The attention's softmax takes `e^x` four lanes at a time: the scalar `expf`'s bits for
+/// every input, across its whole range, past both ends and for NaNs and infinities.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[test]
+fn vector_expf_equals_the_scalar_one() {
+    use std::arch::wasm32::*;
+    let mut xs: Vec<f32> = (0..=u32::MAX / 65_521)
+        .map(|k| f32::from_bits(k * 65_521))
+        .collect();
+    let mut x = -110.0f32;
+    while x < 95.0 {
+        xs.push(x);
+        x += 0.000_73;
+    }
+    xs.extend([
+        0.0,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        -f32::NAN,
+        f32::from_bits(0x7fa0_0001),
+        88.722_83,
+        88.722_84,
+        -103.972_08,
+        -103.972_09,
+        -87.336_55,
+        -87.336_54,
+        f32::MIN_POSITIVE,
+        -f32::MIN_POSITIVE,
+        f32::MAX,
+        f32::MIN,
+    ]);
+    while !xs.len().is_multiple_of(4) {
+        xs.push(1.0);
+    }
+    for c in xs.chunks_exact(4) {
+        let got = lane_bits(wasm::expf4(f32x4(c[0], c[1], c[2], c[3])));
+        for (g, &x) in got.iter().zip(c) {
+            assert_eq!(*g, ops::expf(x).to_bits(), "expf({x:e}) ({:#010x})", x.to_bits());
+        }
+    }
+}
+
+/// The softmax weights are rounded to f16 four lanes at a time: `half`'s conversion there and
+/// back for every kind of input (both rounding ranges and the boundary between them, ties,
+/// the values that round to infinity, infinities and NaNs, negative values).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[test]
+fn vector_f16_rounding_equals_half() {
+    use std::arch::wasm32::*;
+    let mut bits: Vec<u32> = (0..=u32::MAX / 4093).map(|k| k * 4093).collect();
+    // Every pattern around 2^-14 (the subnormal boundary) and 65504..65520 (the largest f16).
+    bits.extend(0x3870_0000..0x3890_0000);
+    bits.extend(0x477f_0000..0x4780_1000);
+    // Exact ties and their neighbours in every exponent f16 can hold, and below.
+    for e in 90..=145u32 {
+        for m in [
+            0x1000, 0x3000, 0x0fff, 0x1001, 0x2fff, 0x3001, 0x7f_f000, 0x7f_efff,
+        ] {
+            bits.push((e << 23) | m);
+        }
+    }
+    let n = bits.len();
+    bits.extend(bits[..n].to_vec().iter().map(|b| b | 0x8000_0000));
+    while !bits.len().is_multiple_of(4) {
+        bits.push(0);
+    }
+    for c in bits.chunks_exact(4) {
+        let v = wasm::round_f16x4(u32x4(c[0], c[1], c[2], c[3]));
+        for (g, &b) in lane_bits(v).iter().zip(c) {
+            let want = ops::round_f16(f32::from_bits(b));
+            if want.is_nan() {
+                assert!(
+                    f32::from_bits(*g).is_nan(),
+                    "{b:#010x} gave {g:#010x}, want a NaN"
+                );
+            } else {
+                assert_eq!(*g, want.to_bits(), "{b:#010x} ({:e})", f32::from_bits(b));
+            }
+        }
+    }
+}
+
+/// The attention's softmax in wasm equals its definition (`softmax`, then each weight rounded
+/// to f16): every length's tail, many long rows of scores as the attention sees them, rows with
+/// masked (-inf), equal, huge and NaN scores, and the empty row.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[test]
+fn vector_softmax_f16_equals_the_definition() {
+    let mut rows: Vec<Vec<f32>> = (0..=13).map(|n| random(n, 70 + n as u64, 8.0)).collect();
+    // Many long rows: a weight lands next to an f16 rounding boundary about once in 8000, so
+    // only this many show a reciprocal that is off by an ulp.
+    rows.extend((0..100).map(|k| random(2048, 1000 + k, 12.0)));
+    rows.push(random(1001, 91, 0.01));
+    rows.push(random(333, 92, 90.0));
+    rows.push(vec![3.5; 37]);
+    rows.push(vec![f32::NEG_INFINITY; 9]);
+    let mut masked = random(50, 93, 4.0);
+    masked[10..30].fill(f32::NEG_INFINITY);
+    rows.push(masked);
+    let mut nan = random(21, 94, 4.0);
+    nan[7] = f32::NAN;
+    rows.push(nan);
+    let mut huge = random(19, 95, 4.0);
+    huge[3] = f32::MAX;
+    huge[11] = -f32::MAX;
+    rows.push(huge);
+    for row in rows {
+        let mut want = row.clone();
+        ops::softmax(&mut want);
+        want.iter_mut().for_each(|p| *p = ops::round_f16(*p));
+        let mut got = row.clone();
+        ops::softmax_f16(&mut got);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            if w.is_nan() {
+                assert!(g.is_nan(), "n={} [{i}]: {g} for NaN", row.len());
+            } else {
+                assert_eq!(g.to_bits(), w.to_bits(), "n={} [{i}]: {g} for {w}", row.len());
+            }
+        }
+    }
+}

@@ -499,6 +499,129 @@ pub(crate) fn widen_f16(bits: &[u8], out: &mut [f32]) {
     }
 }
 
+/// [`super::ops::softmax_f16`] four lanes at a time: the maximum, [`super::ops::expf`], the
+/// scaling and the f16 rounding in vectors with the scalar definition's operations; only the
+/// f64 sum stays one term at a time, in index order, as the definition sums.
+#[cfg(target_feature = "simd128")]
+pub(crate) fn softmax_f16(x: &mut [f32]) {
+    let vn = x.len() / 4 * 4;
+    // `pmax(m, v)` is `m < v ? v : m`: a NaN in `x` leaves `m` as it was, as `f32::max` skips
+    // NaNs, and `m` starts at -inf, so it never holds one.
+    let mut m = f32x4_splat(f32::NEG_INFINITY);
+    for c in x[..vn].chunks_exact(4) {
+        // SAFETY: each chunk holds four f32.
+        m = f32x4_pmax(m, unsafe { v128_load(c.as_ptr() as *const v128) });
+    }
+    let max = [
+        f32x4_extract_lane::<0>(m),
+        f32x4_extract_lane::<1>(m),
+        f32x4_extract_lane::<2>(m),
+        f32x4_extract_lane::<3>(m),
+    ]
+    .into_iter()
+    .chain(x[vn..].iter().copied())
+    .fold(f32::NEG_INFINITY, f32::max);
+    let mv = f32x4_splat(max);
+    let mut sum = 0f64;
+    for c in x[..vn].chunks_exact_mut(4) {
+        let p = c.as_mut_ptr() as *mut v128;
+        // SAFETY: each chunk holds four f32.
+        let e = unsafe { expf4(f32x4_sub(v128_load(p), mv)) };
+        unsafe { v128_store(p, e) };
+        sum += f64::from(f32x4_extract_lane::<0>(e));
+        sum += f64::from(f32x4_extract_lane::<1>(e));
+        sum += f64::from(f32x4_extract_lane::<2>(e));
+        sum += f64::from(f32x4_extract_lane::<3>(e));
+    }
+    for v in &mut x[vn..] {
+        *v = super::ops::expf(*v - max);
+        sum += f64::from(*v);
+    }
+    let inv = (1.0 / sum) as f32;
+    let iv = f32x4_splat(inv);
+    for c in x[..vn].chunks_exact_mut(4) {
+        let p = c.as_mut_ptr() as *mut v128;
+        // SAFETY: each chunk holds four f32.
+        unsafe { v128_store(p, round_f16x4(f32x4_mul(v128_load(p), iv))) };
+    }
+    for v in &mut x[vn..] {
+        *v = super::ops::round_f16(*v * inv);
+    }
+}
+
+/// [`super::ops::expf`] on four lanes: the same operations in the same order (range
+/// reduction, the polynomial from its innermost term, the exponent as two factors), and the
+/// same results for NaN, large and very negative inputs, selected after.
+#[cfg(target_feature = "simd128")]
+#[inline(always)]
+pub(crate) fn expf4(x: v128) -> v128 {
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let n = f32x4_floor(f32x4_add(
+        f32x4_mul(x, f32x4_splat(std::f32::consts::LOG2_E)),
+        f32x4_splat(0.5),
+    ));
+    let r = f32x4_sub(
+        f32x4_sub(x, f32x4_mul(n, f32x4_splat(LN2_HI))),
+        f32x4_mul(n, f32x4_splat(LN2_LO)),
+    );
+    let mut p = f32x4_splat(1.0 / 720.0);
+    for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = f32x4_add(f32x4_splat(c), f32x4_mul(r, p));
+    }
+    // Out of range (the special inputs below) the integer is saturated or wraps; those lanes
+    // are replaced.
+    let n = i32x4_trunc_sat_f32x4(n);
+    let big = i32x4_gt(n, i32x4_splat(127));
+    let small = i32x4_lt(n, i32x4_splat(-126));
+    let n1 = v128_bitselect(
+        i32x4_splat(127),
+        v128_bitselect(i32x4_add(n, i32x4_splat(64)), n, small),
+        big,
+    );
+    let n2 = v128_bitselect(
+        i32x4_sub(n, i32x4_splat(127)),
+        v128_and(i32x4_splat(-64), small),
+        big,
+    );
+    let scale = |k: v128| i32x4_shl(i32x4_add(k, i32x4_splat(127)), 23);
+    let e = f32x4_mul(f32x4_mul(p, scale(n1)), scale(n2));
+    let e = v128_bitselect(f32x4_splat(f32::INFINITY), e, f32x4_gt(x, f32x4_splat(88.722_83)));
+    let e = v128_andnot(e, f32x4_lt(x, f32x4_splat(-103.972_08)));
+    v128_bitselect(x, e, f32x4_ne(x, x))
+}
+
+/// [`super::ops::round_f16`] on four lanes: f32 rounded to the nearest f16 value, ties to
+/// even, exactly as `half` converts there and back.
+///
+/// How: from 2^-14 up, f16 keeps 10 of the 23 mantissa bits, so adding `0xfff` plus the last
+/// kept bit and clearing the 13 dropped bits rounds half to even (a carry moves into the
+/// exponent, as it should). Below 2^-14, f16 values are multiples of 2^-24, the spacing of
+/// f32s in [0.5, 1): `(|x| + 0.5) - 0.5` rounds to them, ties to even, and the subtraction is
+/// exact. Magnitudes from 65520 (which round to infinity), infinities and NaNs take the
+/// scalar conversion; softmax weights never do.
+#[cfg(target_feature = "simd128")]
+#[inline(always)]
+pub(crate) fn round_f16x4(x: v128) -> v128 {
+    let mag = v128_and(x, u32x4_splat(0x7fff_ffff));
+    if v128_any_true(i32x4_ge(mag, i32x4_splat(0x477f_f000))) {
+        let mut lanes = [0f32; 4];
+        // SAFETY: `lanes` holds four f32.
+        unsafe { v128_store(lanes.as_mut_ptr() as *mut v128, x) };
+        lanes = lanes.map(super::ops::round_f16);
+        // SAFETY: as above.
+        return unsafe { v128_load(lanes.as_ptr() as *const v128) };
+    }
+    let kept = v128_and(u32x4_shr(mag, 13), u32x4_splat(1));
+    let normal = v128_and(
+        i32x4_add(mag, i32x4_add(kept, u32x4_splat(0xfff))),
+        u32x4_splat(!0x1fff),
+    );
+    let tiny = f32x4_sub(f32x4_add(mag, f32x4_splat(0.5)), f32x4_splat(0.5));
+    let r = v128_bitselect(normal, tiny, i32x4_ge(mag, i32x4_splat(0x3880_0000)));
+    v128_or(r, v128_and(x, u32x4_splat(0x8000_0000)))
+}
+
 /// The simd128 fused f16 attention kernels ([`super::attention::FusedF16`]).
 ///
 /// Why fused: each cached row is widened in registers, eight values at a time
