@@ -847,6 +847,51 @@ mod tests {
         }
     }
 
+    /// The fused f16 kernels (wasm, AVX2) against their definitions, score by score and sum by
+    /// sum: `dot8` of the f16-rounded query head with the widened key, times the scale; values
+    /// added in position order. Position counts on and off the wasm scores' four-row steps, and
+    /// groups of 1 to 5 heads. The whole-attention tests cannot see an ulp in a score, which
+    /// the softmax's f16 weights mostly absorb.
+    #[test]
+    fn fused_scores_and_sums_equal_their_definitions() {
+        for (group, hd) in [(1, 64), (2, 32), (3, 64), (4, 16), (5, 8), (3, 24)] {
+            for count in [0, 1, 3, 4, 5, 8, 11, 37] {
+                let mut rng = crate::sampling::Rng::new((group * 100 + count) as u64);
+                let mut r = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.next_f32() * 6.0 - 3.0).collect() };
+                let keys: Vec<u8> = r(count * hd)
+                    .iter()
+                    .flat_map(|&x| f16::from_f32(x).to_le_bytes())
+                    .collect();
+                let q: Vec<f32> = r(group * hd).iter().map(|&x| round_f16(x)).collect();
+                let stride = count.max(1);
+                let p: Vec<f32> = r(group * stride).iter().map(|&x| round_f16(x)).collect();
+                let mut out = vec![f32::NAN; group * stride];
+                f16_scores(&keys, hd, &q, group, 0.37, &mut out, stride, &mut vec![0.0; hd]);
+                let mut acc = vec![0f32; group * hd];
+                f16_weighted_sum(&keys, hd, &p, stride, group, &mut acc, 0..hd, &mut vec![0.0; hd]);
+                let mut want_acc = vec![0f32; group * hd];
+                for i in 0..count {
+                    let mut k = vec![0f32; hd];
+                    widen_f16(&keys[i * 2 * hd..(i + 1) * 2 * hd], &mut k);
+                    for j in 0..group {
+                        let want = dot8(&q[j * hd..(j + 1) * hd], &k) * 0.37;
+                        let got = out[j * stride + i];
+                        assert_eq!(
+                            got.to_bits(),
+                            want.to_bits(),
+                            "{group}×{hd}, {count} rows: [{j}][{i}]"
+                        );
+                        for (a, &x) in want_acc[j * hd..(j + 1) * hd].iter_mut().zip(&k) {
+                            *a += p[j * stride + i] * x;
+                        }
+                    }
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&acc), bits(&want_acc), "{group}×{hd}, {count} rows: sums");
+            }
+        }
+    }
+
     #[test]
     fn q8_needs_whole_blocks_and_other_widths_keep_f16() {
         assert_eq!(effective_kind(KvCacheType::Q8_0, 64), KvCacheType::Q8_0);
