@@ -118,11 +118,18 @@ pub fn dot8(a: &[f32], b: &[f32]) -> f32 {
 ///
 /// In wasm the whole of it but the f64 sum runs four lanes at a time
 /// (`wasm::softmax_f16`, the same operations, so the same bits): at a long context it was a
-/// sixth of a decode step as scalar code, `half`'s software rounding included.
+/// sixth of a decode step as scalar code, `half`'s software rounding included. With AVX2 and
+/// F16C it runs eight at a time (`x86::softmax_f16`).
 pub fn softmax_f16(x: &mut [f32]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         super::wasm::softmax_f16(x);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::x86::has_f16_attention() {
+        // SAFETY: the CPU has AVX2 and F16C.
+        unsafe { super::x86::softmax_f16(x) };
         return;
     }
     #[allow(unreachable_code)]

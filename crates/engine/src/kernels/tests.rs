@@ -416,12 +416,9 @@ fn lane_bits(v: std::arch::wasm32::v128) -> [u32; 4] {
     ]
 }
 
-/// The attention's softmax takes `e^x` four lanes at a time: the scalar `expf`'s bits for
-/// every input, across its whole range, past both ends and for NaNs and infinities.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[test]
-fn vector_expf_equals_the_scalar_one() {
-    use std::arch::wasm32::*;
+/// Inputs for the vector `expf`s: a sweep of every exponent, a fine sweep across the range and
+/// past both ends, NaNs, infinities and the ends themselves; a multiple of 8 long.
+fn expf_inputs() -> Vec<f32> {
     let mut xs: Vec<f32> = (0..=u32::MAX / 65_521)
         .map(|k| f32::from_bits(k * 65_521))
         .collect();
@@ -449,13 +446,45 @@ fn vector_expf_equals_the_scalar_one() {
         f32::MAX,
         f32::MIN,
     ]);
-    while !xs.len().is_multiple_of(4) {
+    while !xs.len().is_multiple_of(8) {
         xs.push(1.0);
     }
-    for c in xs.chunks_exact(4) {
+    xs
+}
+
+/// The attention's softmax takes `e^x` four lanes at a time in wasm: the scalar `expf`'s bits
+/// for every input.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[test]
+fn vector_expf_equals_the_scalar_one() {
+    use std::arch::wasm32::*;
+    for c in expf_inputs().chunks_exact(4) {
         let got = lane_bits(wasm::expf4(f32x4(c[0], c[1], c[2], c[3])));
         for (g, &x) in got.iter().zip(c) {
             assert_eq!(*g, ops::expf(x).to_bits(), "expf({x:e}) ({:#010x})", x.to_bits());
+        }
+    }
+}
+
+/// And eight lanes at a time with AVX2: the same bits.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx2_expf_equals_the_scalar_one() {
+    use std::arch::x86_64::*;
+    if !x86::has_f16_attention() {
+        return;
+    }
+    for c in expf_inputs().chunks_exact(8) {
+        let mut got = [0f32; 8];
+        // SAFETY: the CPU has AVX2 (checked above); `c` and `got` hold eight f32.
+        unsafe { _mm256_storeu_ps(got.as_mut_ptr(), x86::expf8(_mm256_loadu_ps(c.as_ptr()))) };
+        for (g, &x) in got.iter().zip(c) {
+            assert_eq!(
+                g.to_bits(),
+                ops::expf(x).to_bits(),
+                "expf({x:e}) ({:#010x})",
+                x.to_bits()
+            );
         }
     }
 }
@@ -500,13 +529,13 @@ fn vector_f16_rounding_equals_half() {
     }
 }
 
-/// The attention's softmax in wasm equals its definition (`softmax`, then each weight rounded
-/// to f16): every length's tail, many long rows of scores as the attention sees them, rows with
-/// masked (-inf), equal, huge and NaN scores, and the empty row.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+/// The attention's softmax (four lanes in wasm, eight with AVX2) equals its definition
+/// (`softmax`, then each weight rounded to f16): every length's tail, many long rows of scores
+/// as the attention sees them, rows with masked (-inf), equal, huge and NaN scores, and the
+/// empty row.
 #[test]
-fn vector_softmax_f16_equals_the_definition() {
-    let mut rows: Vec<Vec<f32>> = (0..=13).map(|n| random(n, 70 + n as u64, 8.0)).collect();
+fn softmax_f16_equals_the_definition() {
+    let mut rows: Vec<Vec<f32>> = (0..=19).map(|n| random(n, 70 + n as u64, 8.0)).collect();
     // Many long rows: a weight lands next to an f16 rounding boundary about once in 8000, so
     // only this many show a reciprocal that is off by an ulp.
     rows.extend((0..100).map(|k| random(2048, 1000 + k, 12.0)));

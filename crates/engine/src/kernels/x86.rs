@@ -254,3 +254,101 @@ unsafe fn weighted_g<const G: usize>(
         }
     }
 }
+
+/// [`super::ops::softmax_f16`] eight lanes at a time (as the wasm version takes four): the
+/// maximum, [`expf8`], the scaling and the f16 rounding in vectors with the scalar definition's
+/// operations; the f64 sum one term at a time, in index order.
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C ([`has_f16_attention`]).
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn softmax_f16(x: &mut [f32]) {
+    let vn = x.len() / 8 * 8;
+    // `max_ps(v, m)` returns `m` when `v` is NaN: NaNs are skipped, as `f32::max` skips them,
+    // and `m` starts at -inf, so it never holds one.
+    let mut m = _mm256_set1_ps(f32::NEG_INFINITY);
+    for c in x[..vn].chunks_exact(8) {
+        m = _mm256_max_ps(_mm256_loadu_ps(c.as_ptr()), m);
+    }
+    let mut lanes = [0f32; 8];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), m);
+    let max = lanes
+        .into_iter()
+        .chain(x[vn..].iter().copied())
+        .fold(f32::NEG_INFINITY, f32::max);
+    let mv = _mm256_set1_ps(max);
+    let mut sum = 0f64;
+    for c in x[..vn].chunks_exact_mut(8) {
+        let e = expf8(_mm256_sub_ps(_mm256_loadu_ps(c.as_ptr()), mv));
+        _mm256_storeu_ps(c.as_mut_ptr(), e);
+        for &v in c.iter() {
+            sum += f64::from(v);
+        }
+    }
+    for v in &mut x[vn..] {
+        *v = super::ops::expf(*v - max);
+        sum += f64::from(*v);
+    }
+    let inv = (1.0 / sum) as f32;
+    let iv = _mm256_set1_ps(inv);
+    for c in x[..vn].chunks_exact_mut(8) {
+        let p = _mm256_mul_ps(_mm256_loadu_ps(c.as_ptr()), iv);
+        // `vcvtps2ph` rounds to nearest, ties to even, overflowing to infinity: `half`'s
+        // conversion (NaNs stay NaNs).
+        let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(p);
+        _mm256_storeu_ps(c.as_mut_ptr(), _mm256_cvtph_ps(h));
+    }
+    for v in &mut x[vn..] {
+        *v = super::ops::round_f16(*v * inv);
+    }
+}
+
+/// [`super::ops::expf`] on eight lanes: the same operations in the same order (no fused
+/// multiply-adds), and the same results for NaN, large and very negative inputs, selected
+/// after.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn expf8(x: __m256) -> __m256 {
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let n = _mm256_floor_ps(_mm256_add_ps(
+        _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)),
+        _mm256_set1_ps(0.5),
+    ));
+    let r = _mm256_sub_ps(
+        _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(LN2_HI))),
+        _mm256_mul_ps(n, _mm256_set1_ps(LN2_LO)),
+    );
+    let mut p = _mm256_set1_ps(1.0 / 720.0);
+    for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = _mm256_add_ps(_mm256_set1_ps(c), _mm256_mul_ps(r, p));
+    }
+    // Out of range (the special inputs below) the integer is 0x80000000 and the factors are
+    // garbage; those lanes are replaced.
+    let n = _mm256_cvttps_epi32(n);
+    let big = _mm256_cmpgt_epi32(n, _mm256_set1_epi32(127));
+    let small = _mm256_cmpgt_epi32(_mm256_set1_epi32(-126), n);
+    let n1 = _mm256_blendv_epi8(
+        _mm256_blendv_epi8(n, _mm256_add_epi32(n, _mm256_set1_epi32(64)), small),
+        _mm256_set1_epi32(127),
+        big,
+    );
+    let n2 = _mm256_blendv_epi8(
+        _mm256_and_si256(_mm256_set1_epi32(-64), small),
+        _mm256_sub_epi32(n, _mm256_set1_epi32(127)),
+        big,
+    );
+    let bias = _mm256_set1_epi32(127);
+    let s1 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n1, bias)));
+    let s2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n2, bias)));
+    let e = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+    let e = _mm256_blendv_ps(
+        e,
+        _mm256_set1_ps(f32::INFINITY),
+        _mm256_cmp_ps::<_CMP_GT_OQ>(x, _mm256_set1_ps(88.722_83)),
+    );
+    let e = _mm256_andnot_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(-103.972_08)), e);
+    _mm256_blendv_ps(e, x, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
+}
