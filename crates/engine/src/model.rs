@@ -392,11 +392,12 @@ pub fn estimate_memory(gguf: &Gguf, dims: &Dims, context: usize, options: &LoadO
     // A prefill chunk's rows (`arch::Scratch`): residual, norm, q, k, v, attention output,
     // gate and up; the quantized activations (one byte, a widened i16 and lane sums: at most
     // an f32's worth per value); a several-row product's tile buffer; the attention's scores
-    // over the whole context (each group of query heads has its own, for the thread pool), and
-    // on several threads a long context's tiled scores and weights (twice that again).
+    // over the whole context (each tile of a prefill, a group's run of rows, has its own, for
+    // the thread pool: `ROW_TILES` sets of every head's), and on several threads a long
+    // context's tiled scores and weights (two sets more).
     let rows = chunk * (2 * d + 2 * qw + 2 * kvw + 2 * ff) * f + chunk * ff.max(qw).max(d) * f;
     let tiles = chunk * ff.max(qw).max(d) * f;
-    let scores = 3 * dims.heads as u64 * ctx * f;
+    let scores = (crate::kernels::attention::ROW_TILES as u64 + 2) * dims.heads as u64 * ctx * f;
     // Logits: one row while generating; scoring's rows, and the product's buffer for them.
     let logits = 2 * SCORE_CHUNK as u64 * vocab * f;
     let activations = rows + tiles + scores + logits;

@@ -429,8 +429,9 @@ fn widen_f16(bits: &[u8], out: &mut [f32]) {
 /// sharing `cache`'s heads in groups; writes `n` rows of `heads * head_dim` into `out`.
 ///
 /// Each cached key and value is widened once per group of query heads that shares it, and
-/// each query head's products are the same as if it were computed alone. The groups are the
-/// thread pool's tasks; a group's arithmetic does not depend on which thread runs it.
+/// each query head's products are the same as if it were computed alone. The groups (and runs
+/// of rows, or at long contexts finer tiles) are the thread pool's tasks; the arithmetic does
+/// not depend on which thread runs it.
 pub fn attention(
     q: &[f32],
     cache: &KvCache,
@@ -447,7 +448,12 @@ pub fn attention(
     }
 }
 
-/// [`attention`] with a group of query heads (for all `n` rows) as each pool tile.
+/// [`attention`] with a group of query heads and a run of query rows as each pool tile: every
+/// row of a group when there is one row, else up to [`ROW_TILES`] runs of rows per group.
+///
+/// Why rows too: with SmolLM2's 3 groups as the only tiles, one of 2 threads took two of them,
+/// 2/3 of a prefill's attention, which is a large part of a long prompt's prefill. Each row's
+/// arithmetic is the same whichever tile or thread computes it, so the bits do not change.
 fn attend_by_group(
     q: &[f32],
     cache: &KvCache,
@@ -460,24 +466,37 @@ fn attend_by_group(
     let width = heads * hd;
     let n = q.len() / width;
     let gw = heads / cache.heads * hd;
-    if s.groups.len() < cache.heads {
-        s.groups.resize_with(cache.heads, Default::default);
+    if n == 0 {
+        return;
     }
-    s.out.resize(cache.heads * n * gw, 0.0);
+    let rows_per_tile = n.div_ceil(ROW_TILES);
+    let per_group = n.div_ceil(rows_per_tile);
+    let tiles = cache.heads * per_group;
+    if s.groups.len() < tiles {
+        s.groups.resize_with(tiles, Default::default);
+    }
+    // `[group][tile of the group][row of the tile]`, a tile's rows padded to `rows_per_tile`.
+    s.out.resize(tiles * rows_per_tile * gw, 0.0);
     let groups = &s.groups;
-    crate::pool::for_each_chunk(&mut s.out, n * gw, &|g, group_out| {
-        // Each task locks only its own group's buffers, so the lock is never contended (and a
-        // panic elsewhere cannot poison what this group needs).
-        let mut gs = groups[g].lock().unwrap_or_else(PoisonError::into_inner);
-        attend_group(q, cache, heads, g, scale, group_out, &mut gs);
+    crate::pool::for_each_chunk(&mut s.out, rows_per_tile * gw, &|t, tile_out| {
+        let (g, r0) = (t / per_group, t % per_group * rows_per_tile);
+        let rows = r0..(r0 + rows_per_tile).min(n);
+        // Each task locks only its own tile's buffers, so the lock is never contended (and a
+        // panic elsewhere cannot poison what this tile needs).
+        let mut gs = groups[t].lock().unwrap_or_else(PoisonError::into_inner);
+        attend_group(q, cache, heads, g, rows, scale, tile_out, &mut gs);
     });
     for g in 0..cache.heads {
         for i in 0..n {
-            let src = (g * n + i) * gw;
+            let src = (g * per_group * rows_per_tile + i) * gw;
             out[i * width + g * gw..i * width + (g + 1) * gw].copy_from_slice(&s.out[src..src + gw]);
         }
     }
 }
+
+/// Runs of query rows per group in a several-row (prefill) attention: with 3 groups, 12 tiles,
+/// which 2 to 4 threads share evenly enough. Each has its own scores buffer over the context.
+pub(crate) const ROW_TILES: usize = 4;
 
 /// Whether [`attend_split`] can take `cache`: f16 rows with fused kernels whose width the
 /// dimension tiles divide.
@@ -552,13 +571,15 @@ fn attend_split(q: &[f32], cache: &KvCache, heads: usize, scale: f32, out: &mut 
     }
 }
 
-/// The query heads of group `g` over its cached keys and values, for the `n` query rows;
-/// writes `n` rows of the group's width into `out`.
+/// The query heads of group `g` over its cached keys and values, for query rows `rows` of the
+/// `n` in `q`; writes those rows of the group's width into `out`, from its start.
+#[allow(clippy::too_many_arguments)]
 fn attend_group(
     q: &[f32],
     cache: &KvCache,
     heads: usize,
     g: usize,
+    rows: Range<usize>,
     scale: f32,
     out: &mut [f32],
     s: &mut GroupScratch,
@@ -574,7 +595,8 @@ fn attend_group(
     // The cached keys come from `quantize_block`, whose values lie in -127..=127.
     let kernel = rows_kernel(WeightType::Q8_0, false);
     let heads_of_g = g * group..(g + 1) * group;
-    for i in 0..n {
+    let r0 = rows.start;
+    for i in rows {
         let visible = first + i + 1;
         s.scores.resize(group * visible, 0.0);
         let q_rows = &q[i * width + heads_of_g.start * hd..i * width + heads_of_g.end * hd];
@@ -638,7 +660,7 @@ fn attend_group(
                 }
             }
         }
-        out[i * group * hd..(i + 1) * group * hd].copy_from_slice(&s.acc);
+        out[(i - r0) * group * hd..(i - r0 + 1) * group * hd].copy_from_slice(&s.acc);
     }
 }
 
@@ -902,12 +924,16 @@ mod tests {
         assert_eq!(row_bytes(KvCacheType::F16, 64), 128);
     }
 
-    /// Several query rows at once (a prefill), with the groups on the thread pool, give for
-    /// each row exactly what that row alone gives over the positions it may see.
+    /// Several query rows at once (a prefill), with runs of rows of each group on the thread
+    /// pool, give for each row exactly what that row alone gives over the positions it may see.
     #[test]
     fn rows_at_once_equal_rows_one_by_one_for_every_group() {
-        for kind in [KvCacheType::F16, KvCacheType::Q8_0] {
-            let (kv_heads, heads, hd, total, n) = (3, 9, 32, 70, 5);
+        // Row counts under, at and over `ROW_TILES`, and ones it does not divide.
+        for (kind, n) in [KvCacheType::F16, KvCacheType::Q8_0]
+            .into_iter()
+            .flat_map(|k| [1, 2, 4, 5, 9, 17].map(|n| (k, n)))
+        {
+            let (kv_heads, heads, hd, total) = (3, 9, 32, 70);
             let mut rng = crate::sampling::Rng::new(5);
             let mut r = |len: usize| -> Vec<f32> { (0..len).map(|_| rng.next_f32() * 2.0 - 1.0).collect() };
             let (ks, vs) = (r(total * kv_heads * hd), r(total * kv_heads * hd));
@@ -932,7 +958,7 @@ mod tests {
                 assert_eq!(
                     &all[i * heads * hd..(i + 1) * heads * hd],
                     &one[..],
-                    "{kind:?} row {i}"
+                    "{kind:?} row {i} of {n}"
                 );
             }
         }
