@@ -526,8 +526,11 @@ pub(crate) fn softmax_f16(x: &mut [f32]) {
     for c in x[..vn].chunks_exact_mut(4) {
         let p = c.as_mut_ptr() as *mut v128;
         // SAFETY: each chunk holds four f32.
-        let e = unsafe { expf4(f32x4_sub(v128_load(p), mv)) };
-        unsafe { v128_store(p, e) };
+        let e = unsafe {
+            let e = expf4(f32x4_sub(v128_load(p), mv));
+            v128_store(p, e);
+            e
+        };
         sum += f64::from(f32x4_extract_lane::<0>(e));
         sum += f64::from(f32x4_extract_lane::<1>(e));
         sum += f64::from(f32x4_extract_lane::<2>(e));
