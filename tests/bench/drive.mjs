@@ -201,8 +201,11 @@ const rows = [];
 for (const model of models) {
     const configs = [[plain, 1]];
     if (isolated) configs.push([isolated, 2]);
-    for (const [base, threads] of configs) {
-        for (const engine of only) {
+    // Each engine's 1- and 2-thread runs back to back: the machine drifts by ±15% over minutes,
+    // and the 2/1 column is the narrowest target the table carries (the omp/wllama ratios are
+    // several times larger than that drift).
+    for (const engine of only) {
+        for (const [base, threads] of configs) {
             const r = await one(base, engine, model, threads, engine === "omp" ? {convert} : {});
             const measured = r.runs.filter((x) => !x.warmup);
             const label = engine === "omp" && r.relaxed_simd ? "omp (relaxed SIMD)" : engine;
@@ -225,15 +228,20 @@ for (const model of models) {
 }
 
 const header = ["model", "engine", "threads", "prefill tok/s", "decode tok/s", "load ms",
-    "wasm MB", "tab peak MB", "decode omp/wllama", "prefill omp/wllama"];
+    "wasm MB", "tab peak MB", "decode omp/wllama", "prefill omp/wllama", "decode 2t/1t"];
 const lines = [header];
-for (const r of rows) {
+// The rows in table order (by model, then threads), whatever order they ran in.
+const ordered = models.map((m) => m.split("/").pop()).flatMap((m) =>
+    [1, 2].flatMap((t) => rows.filter((r) => r.model === m && r.threads_asked === t)));
+for (const r of ordered) {
     const peer = rows.find((x) => x.model === r.model && x.engine === "wllama"
         && x.threads_asked === r.threads_asked);
     const ratio = (k) => (r.engine.startsWith("omp") && peer ? (r[k] / peer[k]).toFixed(2) + "x" : "");
+    const single = rows.find((x) => x.model === r.model && x.engine === r.engine && x.threads_asked === 1);
+    const gain = r.threads_asked > 1 && r.threads_used > 1 && single ? (r.decode / single.decode).toFixed(2) + "x" : "";
     lines.push([r.model, r.engine, `${r.threads_used}${r.threads_used !== r.threads_asked ? ` (of ${r.threads_asked})` : ""}`,
         f1(r.prefill), f1(r.decode), r.load_ms ? r.load_ms.toFixed(0) : "-", mb(r.wasm_bytes),
-        mb(r.tab_peak_bytes), ratio("decode"), ratio("prefill")]);
+        mb(r.tab_peak_bytes), ratio("decode"), ratio("prefill"), gain]);
 }
 table(lines);
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify(rows, null, 2));
