@@ -86,6 +86,9 @@ pub struct QMatrix {
     /// The dot-product kernel for these blocks, chosen once: the relaxed-SIMD Q8_0 kernel
     /// cannot take a weight of -128, so a matrix holding one gets the plain kernel.
     kernel: RowsKernel,
+    /// The kernel a prefill uses for four activation rows at a time, where the platform has
+    /// one (it unpacks each weight block once for the four).
+    kernel4: Option<RowsKernel4>,
 }
 
 impl QMatrix {
@@ -118,6 +121,7 @@ impl QMatrix {
             rows,
             cols,
             kernel: rows_kernel(ty, minus_128),
+            kernel4: rows_kernel4(ty),
             data,
         })
     }
@@ -248,10 +252,8 @@ impl QMatrix {
         let r0 = t * tile;
         let r1 = (r0 + tile).min(self.rows);
         let w = &self.data.as_slice()[r0 * row_bytes..r1 * row_bytes];
-        #[allow(unused_mut)]
         let mut first = 0;
-        #[cfg(target_arch = "wasm32")]
-        if let Some(k4) = wasm::rows_kernel4(self.ty) {
+        if let Some(k4) = self.kernel4 {
             // A prefill: four activation rows per pass over the tile's weights.
             while first + 4 <= m {
                 let xs = [x.row(first), x.row(first + 1), x.row(first + 2), x.row(first + 3)];
@@ -382,6 +384,25 @@ impl QActivations {
 /// Dot products of consecutive weight rows (`row_bytes` each) with one activation row, one
 /// output per weight row.
 pub(crate) type RowsKernel = fn(w: &[u8], row_bytes: usize, x: &QRow<'_>, out: &mut [f32]);
+
+/// Dot products of consecutive weight rows with four activation rows at once (a prefill):
+/// `out[r * stride + j]` is activation row `r` times weight row `j`; every value equals the
+/// one-row kernel's.
+pub(crate) type RowsKernel4 =
+    fn(w: &[u8], row_bytes: usize, xs: &[QRow<'_>; 4], out: &mut [f32], stride: usize);
+
+/// The four-activation-row kernel here for rows of `ty`, if this platform has one.
+fn rows_kernel4(ty: WeightType) -> Option<RowsKernel4> {
+    #[cfg(target_arch = "x86_64")]
+    return x86::rows_kernel4(ty);
+    #[cfg(target_arch = "wasm32")]
+    return wasm::rows_kernel4(ty);
+    #[allow(unreachable_code)]
+    {
+        let _ = ty;
+        None
+    }
+}
 
 /// The fastest kernel here for rows of `ty`. `minus_128`: whether a Q8_0 weight may be -128,
 /// which the relaxed-SIMD Q8_0 kernel cannot take (see `wasm.rs`).

@@ -12,7 +12,7 @@ use std::arch::wasm32::*;
 
 #[cfg(target_feature = "simd128")]
 use super::{f16_at, hsum8, QRow, BLOCK};
-use super::{RowsKernel, WeightType};
+use super::{RowsKernel, RowsKernel4, WeightType};
 #[cfg(target_feature = "simd128")]
 use std::ops::Range;
 
@@ -44,12 +44,6 @@ pub(crate) fn rows_kernel(ty: WeightType, minus_128: bool) -> Option<RowsKernel>
         WeightType::Q8_0 => rows::<4>,
     })
 }
-
-/// Dot products of consecutive weight rows with four activation rows at once (a prefill):
-/// each weight block is unpacked once for all four. `out[r * stride + j]` receives activation
-/// row `r` times weight row `j`; every value equals the one-row kernel's.
-pub(crate) type RowsKernel4 =
-    fn(w: &[u8], row_bytes: usize, xs: &[QRow<'_>; 4], out: &mut [f32], stride: usize);
 
 #[cfg(not(target_feature = "simd128"))]
 pub(crate) fn rows_kernel4(_ty: WeightType) -> Option<RowsKernel4> {

@@ -4,7 +4,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::{hsum8, QRow, RowsKernel, WeightType, BLOCK};
+use super::{hsum8, QRow, RowsKernel, RowsKernel4, WeightType, BLOCK};
 
 pub(crate) fn rows_kernel(ty: WeightType) -> Option<RowsKernel> {
     if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c")) {
@@ -16,6 +16,19 @@ pub(crate) fn rows_kernel(ty: WeightType) -> Option<RowsKernel> {
         WeightType::Q5_0 => |w, rb, x, o| unsafe { rows_avx2::<2>(w, rb, x, o) },
         WeightType::Q5_1 => |w, rb, x, o| unsafe { rows_avx2::<3>(w, rb, x, o) },
         WeightType::Q8_0 => |w, rb, x, o| unsafe { rows_avx2::<4>(w, rb, x, o) },
+    })
+}
+
+pub(crate) fn rows_kernel4(ty: WeightType) -> Option<RowsKernel4> {
+    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c")) {
+        return None;
+    }
+    Some(match ty {
+        WeightType::Q4_0 => |w, rb, xs, o, s| unsafe { rows4_avx2::<0>(w, rb, xs, o, s) },
+        WeightType::Q4_1 => |w, rb, xs, o, s| unsafe { rows4_avx2::<1>(w, rb, xs, o, s) },
+        WeightType::Q5_0 => |w, rb, xs, o, s| unsafe { rows4_avx2::<2>(w, rb, xs, o, s) },
+        WeightType::Q5_1 => |w, rb, xs, o, s| unsafe { rows4_avx2::<3>(w, rb, xs, o, s) },
+        WeightType::Q8_0 => |w, rb, xs, o, s| unsafe { rows4_avx2::<4>(w, rb, xs, o, s) },
     })
 }
 
@@ -59,11 +72,11 @@ unsafe fn nibbles(qs: *const u8) -> __m256i {
     _mm256_set_m128i(hi, lo)
 }
 
-/// Lane sums (as floats, exact) of one weight block against activations `q`: lane `l` is the
-/// sum of the products of elements `4l..4l+4`.
+/// The 32 weights of a block as bytes, and whether they are signed (the `_0` types and Q8_0,
+/// offset applied) or unsigned (the `_1` types).
 #[inline(always)]
-unsafe fn block_lanes<const TY: u8>(blk: *const u8, q: __m256i) -> __m256 {
-    let (w, signed) = match TY {
+unsafe fn block_weights<const TY: u8>(blk: *const u8) -> (__m256i, bool) {
+    match TY {
         0 => (_mm256_sub_epi8(nibbles(blk.add(2)), _mm256_set1_epi8(8)), true),
         1 => (nibbles(blk.add(4)), false),
         2 => {
@@ -76,7 +89,13 @@ unsafe fn block_lanes<const TY: u8>(blk: *const u8, q: __m256i) -> __m256 {
             (_mm256_or_si256(nibbles(blk.add(8)), high_bits(qh)), false)
         }
         _ => (_mm256_loadu_si256(blk.add(2) as *const __m256i), true),
-    };
+    }
+}
+
+/// Lane sums (as floats, exact) of one block's weights `w` ([`block_weights`]) against
+/// activations `q`: lane `l` is the sum of the products of elements `4l..4l+4`.
+#[inline(always)]
+unsafe fn block_lanes((w, signed): (__m256i, bool), q: __m256i) -> __m256 {
     // maddubs multiplies unsigned by signed bytes: move the weights' signs onto q. No pair sum
     // can saturate 16 bits (|w| <= 128, |q| <= 127).
     let pairs = if signed {
@@ -111,7 +130,7 @@ unsafe fn rows_avx2<const TY: u8>(w: &[u8], row_bytes: usize, x: &QRow<'_>, out:
         for b in 0..nb {
             let q = _mm256_loadu_si256(x.qs.as_ptr().add(b * BLOCK) as *const __m256i);
             let blk = base.add(b * bb);
-            let lanes = block_lanes::<TY>(blk, q);
+            let lanes = block_lanes(block_weights::<TY>(blk), q);
             let dd = _mm256_set1_ps(f16(blk) * *x.d.get_unchecked(b));
             acc = _mm256_add_ps(acc, _mm256_mul_ps(dd, lanes));
             if has_min {
@@ -121,6 +140,53 @@ unsafe fn rows_avx2<const TY: u8>(w: &[u8], row_bytes: usize, x: &QRow<'_>, out:
         let mut lanes = [0f32; 8];
         _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
         *o = hsum8(lanes) + summs;
+    }
+}
+
+/// [`rows_avx2`] for four activation rows (a prefill): each weight block is unpacked once and
+/// multiplied into the four, each pair of rows accumulating exactly as `rows_avx2` does, so the
+/// bits are its. The weights are still read one row at a time, in address order.
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn rows4_avx2<const TY: u8>(
+    w: &[u8],
+    row_bytes: usize,
+    xs: &[QRow<'_>; 4],
+    out: &mut [f32],
+    stride: usize,
+) {
+    let bb = block_bytes(TY);
+    let nb = xs[0].d.len();
+    assert!(row_bytes == nb * bb);
+    for x in xs {
+        assert!(x.d.len() == nb && x.qs.len() >= nb * BLOCK && x.s.len() >= nb);
+    }
+    let rows = w.len() / row_bytes;
+    assert!(rows == 0 || out.len() >= 3 * stride + rows);
+    let has_min = TY == 1 || TY == 3;
+    for j in 0..rows {
+        let base = w.as_ptr().add(j * row_bytes);
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut summs = [0f32; 4];
+        for b in 0..nb {
+            let blk = base.add(b * bb);
+            let wv = block_weights::<TY>(blk);
+            let (dw, mw) = (f16(blk), if has_min { f16(blk.add(2)) } else { 0.0 });
+            for r in 0..4 {
+                let x = &xs[r];
+                let q = _mm256_loadu_si256(x.qs.as_ptr().add(b * BLOCK) as *const __m256i);
+                let lanes = block_lanes(wv, q);
+                let dd = _mm256_set1_ps(dw * *x.d.get_unchecked(b));
+                acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(dd, lanes));
+                if has_min {
+                    summs[r] += mw * *x.s.get_unchecked(b);
+                }
+            }
+        }
+        for r in 0..4 {
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r]);
+            out[r * stride + j] = hsum8(lanes) + summs[r];
+        }
     }
 }
 
