@@ -27,6 +27,12 @@ const fullContext = process.argv.includes("--full-context");
 const paired = Number(arg("paired", "0"));
 // omp's load-time conversion (`none`, `q8_0`, `q4_0`), as the app's option; wllama has none.
 const convert = arg("convert", "none");
+// Native llama.cpp's 1-thread decode tok/s per file (`name=value,...`, measured by the xtask
+// before the browser runs): the main table's last column divides omp's 1-thread decode by it.
+const native = new Map((arg("native") ?? "").split(",").filter(Boolean).map((kv) => {
+    const at = kv.lastIndexOf("=");
+    return [kv.slice(0, at), Number(kv.slice(at + 1))];
+}));
 
 /** Pids of `root` and all its descendants. */
 function descendants(root) {
@@ -221,6 +227,7 @@ for (const model of models) {
                 wasm_bytes: r.wasm_bytes,
                 tab_peak_bytes: r.tab_peak_bytes,
                 file_bytes: r.file_bytes,
+                native_decode: native.get(model.split("/").pop()) ?? null,
                 raw: r,
             });
         }
@@ -228,7 +235,8 @@ for (const model of models) {
 }
 
 const header = ["model", "engine", "threads", "prefill tok/s", "decode tok/s", "load ms",
-    "wasm MB", "tab peak MB", "decode omp/wllama", "prefill omp/wllama", "decode 2t/1t"];
+    "wasm MB", "tab peak MB", "decode omp/wllama", "prefill omp/wllama", "decode 2t/1t",
+    ...(native.size ? ["1t decode omp/llama.cpp native"] : [])];
 const lines = [header];
 // The rows in table order (by model, then threads), whatever order they ran in.
 const ordered = models.map((m) => m.split("/").pop()).flatMap((m) =>
@@ -241,7 +249,9 @@ for (const r of ordered) {
     const gain = r.threads_asked > 1 && r.threads_used > 1 && single ? (r.decode / single.decode).toFixed(2) + "x" : "";
     lines.push([r.model, r.engine, `${r.threads_used}${r.threads_used !== r.threads_asked ? ` (of ${r.threads_asked})` : ""}`,
         f1(r.prefill), f1(r.decode), r.load_ms ? r.load_ms.toFixed(0) : "-", mb(r.wasm_bytes),
-        mb(r.tab_peak_bytes), ratio("decode"), ratio("prefill"), gain]);
+        mb(r.tab_peak_bytes), ratio("decode"), ratio("prefill"), gain,
+        ...(native.size ? [r.engine.startsWith("omp") && r.threads_used === 1 && native.get(r.model)
+            ? `${(r.decode / native.get(r.model)).toFixed(2)}x (${f1(native.get(r.model))})` : ""] : [])]);
 }
 table(lines);
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify(rows, null, 2));

@@ -21,7 +21,7 @@ const TYPES: [&str; 4] = ["Q4_0", "Q5_0", "Q5_1", "Q8_0"];
 /// context cached, once per key/value cache type on 1 thread and with the f16 cache on 2
 /// threads (unless `--no-threads`); `--paired N` measures instead omp's 2-thread
 /// gain in N rounds of runs back to back: 1 thread, the threaded build on 1 thread, and 2
-/// threads.
+/// threads; `--no-native` leaves out the main table's comparison with native llama.cpp.
 pub fn browser(root: &Path, args: &[String]) -> Result<()> {
     let opt = |name: &str| {
         args.iter()
@@ -45,10 +45,44 @@ pub fn browser(root: &Path, args: &[String]) -> Result<()> {
             .collect(),
     };
     let mut urls = Vec::new();
+    let mut files = Vec::new();
     for ty in &wanted {
         let file = model_file(root, &bundled, &dir, ty)?;
         let name = file.file_name().and_then(|n| n.to_str()).context("file name")?;
         urls.push(format!("/models/{name}"));
+        files.push((name.to_string(), file));
+    }
+    // The target for the main table is relative to native llama.cpp on 1 thread, so
+    // the table carries that ratio too: llama.cpp runs each file first (`--no-native` skips it).
+    let main_table = !["--paired", "--full-context", "--no-native"]
+        .iter()
+        .any(|f| args.iter().any(|a| a == f))
+        && opt("--engines").is_none_or(|e| e.split(',').any(|x| x == "omp"));
+    let mut native = Vec::new();
+    if main_table {
+        setup::npm_ci(&root.join("tools/llamacpp"))?;
+        let tokens = opt("--tokens").unwrap_or_else(|| "128".into());
+        for (name, file) in &files {
+            eprintln!("  llama.cpp (native) {name} 1 thread(s)");
+            let out = util::output(
+                "node",
+                &[
+                    "tools/llamacpp/bench.mjs",
+                    "--model",
+                    util::s(file),
+                    "--threads",
+                    "1",
+                    "--tokens",
+                    &tokens,
+                ],
+            )?;
+            let v: serde_json::Value = serde_json::from_str(&out)
+                .with_context(|| format!("llama.cpp's benchmark printed no JSON: {out}"))?;
+            let decode = v["decode_tokens_per_s"]
+                .as_f64()
+                .context("llama.cpp's benchmark gave no decode speed")?;
+            native.push(format!("{name}={decode}"));
+        }
     }
     let site = |headers: Vec<(String, String)>| server::Site {
         mounts: vec![
@@ -77,6 +111,9 @@ pub fn browser(root: &Path, args: &[String]) -> Result<()> {
     }
     if args.iter().any(|a| a == "--full-context") {
         drive.push("--full-context".into());
+    }
+    if !native.is_empty() {
+        drive.extend(["--native".into(), native.join(",")]);
     }
     for (flag, name) in [
         ("--runs", "--runs"),
