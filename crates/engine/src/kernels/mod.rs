@@ -16,6 +16,13 @@
 //! fusing or not moves log-probabilities by as much as omp and llama.cpp differ, so nothing is
 //! lost by choosing the portable form). The scalar code is the definition; the SIMD versions
 //! produce identical bits (tests check this).
+//!
+//! Q4_0 is the exception: each block's 32 products are summed whole (exact), and block `b`
+//! adds `(d_w * d_x) * sum` to accumulator `b % 4`; the four are summed as `(a0 + a1) + (a2 +
+//! a3)`. llama.cpp sums Q4_0 blocks whole too (its x86 builds repack Q4_0 at load and sum
+//! whole blocks of several rows at once). Why: in the browser the eight-lane form spends more
+//! on its per-lane float work (two conversions, multiplies and adds per block) than on the 18
+//! bytes of the block, while four whole-block sums share one of each.
 
 pub mod attention;
 pub mod ops;
@@ -292,8 +299,11 @@ pub struct QActivations {
     wide: Vec<i16>,
     /// Relaxed-SIMD builds only: per block, minus eight times each of the eight sums of
     /// elements `4l..4l + 4` (the relaxed kernels take unsigned weights and start each lane
-    /// from these to remove the `_0` types' offset: once for Q4_0's 8, twice for Q5_0's 16).
+    /// from these to remove Q5_0's offset of 16, counted twice).
     offset_sums: Vec<i32>,
+    /// Relaxed-SIMD builds only: per block, minus eight times the sum of its 32 values (Q4_0's
+    /// offset for the relaxed kernel, which sums whole blocks of unsigned weights).
+    block_offsets: Vec<i32>,
 }
 
 /// The order in which the wasm kernels take the 16 values of each half block: pairs whose
@@ -315,6 +325,8 @@ pub struct QRow<'a> {
     /// Minus eight times the sums of elements `4l..4l + 4`, eight per block (relaxed-SIMD
     /// builds; else empty).
     pub offset_sums: &'a [i32],
+    /// Minus eight times each block's sum (relaxed-SIMD builds; else empty).
+    pub block_offsets: &'a [i32],
 }
 
 impl QActivations {
@@ -339,6 +351,7 @@ impl QActivations {
             };
             self.offset_sums.resize(sums, 0);
             wasm::widen_activations(&self.qs, &mut self.wide, &mut self.offset_sums);
+            self.sum_block_offsets();
             return;
         }
         #[allow(unreachable_code)]
@@ -364,6 +377,19 @@ impl QActivations {
                 *s = -8 * q.iter().map(|&v| i32::from(v)).sum::<i32>();
             }
         }
+        self.sum_block_offsets();
+    }
+
+    /// [`Self::block_offsets`] from [`Self::offset_sums`] (empty where those are).
+    fn sum_block_offsets(&mut self) {
+        self.block_offsets.resize(self.offset_sums.len() / 8, 0);
+        for (o, s) in self
+            .block_offsets
+            .iter_mut()
+            .zip(self.offset_sums.chunks_exact(8))
+        {
+            *o = s.iter().sum();
+        }
     }
 
     fn row(&self, i: usize) -> QRow<'_> {
@@ -377,6 +403,7 @@ impl QActivations {
                 .offset_sums
                 .get(i * self.cols / 4..(i + 1) * self.cols / 4)
                 .unwrap_or(&[]),
+            block_offsets: self.block_offsets.get(i * bpr..(i + 1) * bpr).unwrap_or(&[]),
         }
     }
 }
@@ -461,6 +488,12 @@ pub fn f16_to_f32(h: u16) -> f32 {
     }
     let v = f32::from_bits(mag << 13) * f32::from_bits(0x7780_0000);
     f32::from_bits(v.to_bits() | sign)
+}
+
+/// Sums Q4_0's four block accumulators in the fixed order every kernel uses.
+#[inline(always)]
+pub(crate) fn hsum4(a: [f32; 4]) -> f32 {
+    (a[0] + a[1]) + (a[2] + a[3])
 }
 
 /// Sums eight lane accumulators in the fixed order every kernel uses.

@@ -3,7 +3,7 @@
 
 use half::f16;
 
-use super::{f16_at, hsum8, QRow, WeightType, BLOCK};
+use super::{f16_at, hsum4, hsum8, QRow, WeightType, BLOCK};
 
 /// Quantizes one block: returns the f16-rounded scale and the f16-rounded scaled sum.
 #[inline]
@@ -86,6 +86,9 @@ pub(crate) fn dequantize_row(ty: WeightType, row: &[u8], out: &mut [f32]) {
 
 /// The defining dot product of a weight row and a quantized activation row.
 pub(crate) fn dot(ty: WeightType, row: &[u8], x: &QRow<'_>) -> f32 {
+    if ty == WeightType::Q4_0 {
+        return dot_whole_blocks(ty, row, x);
+    }
     let bb = ty.block_bytes();
     let mut acc = [0f32; 8];
     let mut summs = 0f32;
@@ -106,6 +109,22 @@ pub(crate) fn dot(ty: WeightType, row: &[u8], x: &QRow<'_>) -> f32 {
         }
     }
     hsum8(acc) + summs
+}
+
+/// The defining dot product for Q4_0 (see the module notes): each block's 32 integer products
+/// summed whole (exact), and `acc[b % 4] += (d_w * d_x) * sum` for block `b`, the four
+/// accumulators summed in a fixed tree.
+pub(crate) fn dot_whole_blocks(ty: WeightType, row: &[u8], x: &QRow<'_>) -> f32 {
+    let bb = ty.block_bytes();
+    let mut acc = [0f32; 4];
+    let mut w = [0i32; BLOCK];
+    for b in 0..x.d.len() {
+        let (dw, _) = unpack(ty, &row[b * bb..(b + 1) * bb], &mut w);
+        let q = &x.qs[b * BLOCK..(b + 1) * BLOCK];
+        let s: i32 = w.iter().zip(q).map(|(&w, &q)| w * i32::from(q)).sum();
+        acc[b % 4] += (dw * x.d[b]) * s as f32;
+    }
+    hsum4(acc)
 }
 
 pub(crate) fn rows_kernel(ty: WeightType) -> super::RowsKernel {

@@ -4,14 +4,14 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::{hsum8, QRow, RowsKernel, RowsKernel4, WeightType, BLOCK};
+use super::{hsum4, hsum8, QRow, RowsKernel, RowsKernel4, WeightType, BLOCK};
 
 pub(crate) fn rows_kernel(ty: WeightType) -> Option<RowsKernel> {
     if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c")) {
         return None;
     }
     Some(match ty {
-        WeightType::Q4_0 => |w, rb, x, o| unsafe { rows_avx2::<0>(w, rb, x, o) },
+        WeightType::Q4_0 => |w, rb, x, o| unsafe { rows_q4_0_avx2::<1>(w, rb, &[*x], o, 0) },
         WeightType::Q4_1 => |w, rb, x, o| unsafe { rows_avx2::<1>(w, rb, x, o) },
         WeightType::Q5_0 => |w, rb, x, o| unsafe { rows_avx2::<2>(w, rb, x, o) },
         WeightType::Q5_1 => |w, rb, x, o| unsafe { rows_avx2::<3>(w, rb, x, o) },
@@ -24,7 +24,7 @@ pub(crate) fn rows_kernel4(ty: WeightType) -> Option<RowsKernel4> {
         return None;
     }
     Some(match ty {
-        WeightType::Q4_0 => |w, rb, xs, o, s| unsafe { rows4_avx2::<0>(w, rb, xs, o, s) },
+        WeightType::Q4_0 => |w, rb, xs, o, s| unsafe { rows_q4_0_avx2::<4>(w, rb, xs, o, s) },
         WeightType::Q4_1 => |w, rb, xs, o, s| unsafe { rows4_avx2::<1>(w, rb, xs, o, s) },
         WeightType::Q5_0 => |w, rb, xs, o, s| unsafe { rows4_avx2::<2>(w, rb, xs, o, s) },
         WeightType::Q5_1 => |w, rb, xs, o, s| unsafe { rows4_avx2::<3>(w, rb, xs, o, s) },
@@ -186,6 +186,87 @@ unsafe fn rows4_avx2<const TY: u8>(
             let mut lanes = [0f32; 8];
             _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r]);
             out[r * stride + j] = hsum8(lanes) + summs[r];
+        }
+    }
+}
+
+/// Q4_0 rows against `N` activation rows (`out[r * stride + j]` for activation row `r` and
+/// weight row `j`), each block summed whole as Q4_0's definition does
+/// ([`super::scalar::dot_whole_blocks`]): four blocks' integer sums gathered into one vector
+/// (lane `k`: block `b + k`) and scaled, converted, multiplied and added at once, lane `k`
+/// being accumulator `(b + k) % 4`. Exact integers, and every float operation the definition's.
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn rows_q4_0_avx2<const N: usize>(
+    w: &[u8],
+    row_bytes: usize,
+    xs: &[QRow<'_>; N],
+    out: &mut [f32],
+    stride: usize,
+) {
+    let bb = block_bytes(0);
+    let nb = xs[0].d.len();
+    assert!(N > 0 && row_bytes == nb * bb);
+    for x in xs {
+        assert!(x.d.len() == nb && x.qs.len() >= nb * BLOCK);
+    }
+    let rows = w.len() / row_bytes;
+    assert!(rows == 0 || out.len() >= (N - 1) * stride + rows);
+    // Block `blk`'s products with activation block `q` in four i32 lanes; as in
+    // `block_lanes`, no pair sum saturates 16 bits (|w| <= 8, |q| <= 127).
+    let lanes8 = |(wv, aw): (__m256i, __m256i), q: *const i8| {
+        let q = _mm256_loadu_si256(q as *const __m256i);
+        _mm256_madd_epi16(
+            _mm256_maddubs_epi16(aw, _mm256_sign_epi8(q, wv)),
+            _mm256_set1_epi16(1),
+        )
+    };
+    let halves = |l: __m256i| _mm_add_epi32(_mm256_castsi256_si128(l), _mm256_extracti128_si256::<1>(l));
+    let weights = |blk: *const u8| {
+        let (wv, _) = block_weights::<0>(blk);
+        (wv, _mm256_sign_epi8(wv, wv))
+    };
+    for j in 0..rows {
+        let base = w.as_ptr().add(j * row_bytes);
+        let mut acc = [_mm_setzero_ps(); N];
+        let mut b = 0;
+        while b + 4 <= nb {
+            let wk: [_; 4] = std::array::from_fn(|k| weights(base.add((b + k) * bb)));
+            let t: [[__m256i; 4]; N] = std::array::from_fn(|r| {
+                std::array::from_fn(|k| lanes8(wk[k], xs[r].qs.as_ptr().add((b + k) * BLOCK)))
+            });
+            // The four blocks' f16 scales, widened together (exact).
+            let at = |k: usize| (base.add((b + k) * bb) as *const i16).read_unaligned();
+            let dw = _mm_cvtph_ps(_mm_setr_epi16(at(0), at(1), at(2), at(3), 0, 0, 0, 0));
+            for r in 0..N {
+                let t = &t[r];
+                // Per 128-bit half: lane k holds block b + k's half sum; the halves add up.
+                let sums = halves(_mm256_hadd_epi32(
+                    _mm256_hadd_epi32(t[0], t[1]),
+                    _mm256_hadd_epi32(t[2], t[3]),
+                ));
+                let dd = _mm_mul_ps(dw, _mm_loadu_ps(xs[r].d.as_ptr().add(b)));
+                acc[r] = _mm_add_ps(acc[r], _mm_mul_ps(dd, _mm_cvtepi32_ps(sums)));
+            }
+            b += 4;
+        }
+        let mut a = [[0f32; 4]; N];
+        for r in 0..N {
+            _mm_storeu_ps(a[r].as_mut_ptr(), acc[r]);
+        }
+        while b < nb {
+            let blk = base.add(b * bb);
+            let wk = weights(blk);
+            let dw = f16(blk);
+            for r in 0..N {
+                let h = halves(lanes8(wk, xs[r].qs.as_ptr().add(b * BLOCK)));
+                let h = _mm_add_epi32(h, _mm_shuffle_epi32::<0b01_00_11_10>(h));
+                let h = _mm_add_epi32(h, _mm_shuffle_epi32::<0b10_11_00_01>(h));
+                a[r][b % 4] += (dw * *xs[r].d.get_unchecked(b)) * _mm_cvtsi128_si32(h) as f32;
+            }
+            b += 1;
+        }
+        for r in 0..N {
+            out[r * stride + j] = hsum4(a[r]);
         }
     }
 }
