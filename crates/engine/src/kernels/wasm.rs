@@ -52,9 +52,9 @@ pub(crate) fn rows_kernel4(_ty: WeightType) -> Option<RowsKernel4> {
 
 #[cfg(target_feature = "simd128")]
 pub(crate) fn rows_kernel4(ty: WeightType) -> Option<RowsKernel4> {
-    // The relaxed Q4_0 kernel, four times, is as fast as this one for four rows (measured
-    // with `bench-kernels ab`, a 1536x576 product: 236 against 233 µs), and faster than
-    // this one's whole-block sums (307 µs).
+    // The relaxed Q4_0 kernel, run once per row, keeps a prefill's speed: four rows of a
+    // 1536x576 product took 246 µs, against 233 for the eight-lane four-row kernel it
+    // replaced (`bench-kernels ab`); the plain build's whole-block four-row kernel took 254.
     if cfg!(target_feature = "relaxed-simd") && ty == WeightType::Q4_0 {
         return None;
     }
