@@ -224,6 +224,55 @@ fn matmul_of_many_rows_equals_the_definition() {
     }
 }
 
+/// Regression for widening four scales at once and checking for infinities and NaNs only
+/// after the row: weight scales (and `_1` minimums) that are infinite, NaN, subnormal or the
+/// largest finite f16, in a group of four blocks and in the row's last, partial group. Every
+/// kernel must still give the definition's value (any NaN where it gives a NaN).
+#[test]
+fn kernels_equal_the_definition_with_infinite_and_nan_scales() {
+    for (ty, name) in TYPES {
+        // 18 blocks a row: four groups of four and a partial group of two.
+        let (rows, k) = (8, 576);
+        let gt = crate::gguf::GgmlType::from_name(name).unwrap();
+        let w = random(rows * k, 41, 1.0);
+        let mut data = crate::fixtures::encode_tensor(&w, &[k as u64, rows as u64], gt);
+        let bb = ty.block_bytes();
+        let row_bytes = k / BLOCK * bb;
+        // (row, block, byte offset in the block: 0 the scale, 2 the minimum, f16 bits).
+        let min = if ty.has_min() { 2 } else { 0 };
+        let pokes = [
+            (0, 1, 0, 0x7c00),
+            (1, 17, 0, 0x7e00),
+            (2, 5, min, 0xfc00),
+            (3, 16, min, 0x7fff),
+            (4, 2, 0, 0x0001),
+            (5, 9, 0, 0x7bff),
+            (6, 0, 0, 0xfe01),
+        ];
+        for (r, b, at, bits) in pokes {
+            let o = r * row_bytes + b * bb + at;
+            data[o..o + 2].copy_from_slice(&u16::to_le_bytes(bits));
+        }
+        let m_w = QMatrix::new(ty, rows, k, data).unwrap();
+        for m in [1, 4] {
+            let mut q = QActivations::default();
+            q.quantize(&random(m * k, 42 + m as u64, 3.0), m, k);
+            let mut out = vec![0f32; m * rows];
+            m_w.matmul(&q, &mut out);
+            for i in 0..m {
+                for j in 0..rows {
+                    let want = scalar::dot(ty, m_w.row(j), &q.row(i));
+                    let got = out[i * rows + j];
+                    assert!(
+                        got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                        "{name} m={m} x{i} w{j}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Several products in one job (decode's Q/K/V and gate/up) give each matrix's own product:
 /// matrices of 70, 192 and 5 rows (partial, whole and single tiles), one and three rows of `x`.
 #[test]
@@ -285,53 +334,66 @@ fn gated_product_equals_products_then_silu() {
     }
 }
 
-/// Widens `hs` with the vector routine and checks each lane against the scalar widening.
+/// Widens `hs` with the kernels' routine for scales ([`wasm::f16x8_finite`]) and checks each
+/// finite lane against the scalar widening, and that exactly the infinite and NaN lanes are
+/// flagged; then the same eight with the attention's routine, which widens every lane.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn assert_vector_widening(hs: [u16; 4]) {
+fn assert_vector_widening(hs: [u16; 8]) {
     use std::arch::wasm32::*;
-    let v = wasm::f16x4_to_f32x4(u32x4(hs[0].into(), hs[1].into(), hs[2].into(), hs[3].into()));
-    let got = [
-        f32x4_extract_lane::<0>(v),
-        f32x4_extract_lane::<1>(v),
-        f32x4_extract_lane::<2>(v),
-        f32x4_extract_lane::<3>(v),
-    ];
-    for (g, &h) in got.iter().zip(&hs) {
-        assert_eq!(
-            g.to_bits(),
-            f16_to_f32(h).to_bits(),
-            "f16 bits {h:#06x} in {hs:04x?}"
-        );
+    let v = u16x8(hs[0], hs[1], hs[2], hs[3], hs[4], hs[5], hs[6], hs[7]);
+    let lanes = |a: v128, b: v128| {
+        [
+            f32x4_extract_lane::<0>(a),
+            f32x4_extract_lane::<1>(a),
+            f32x4_extract_lane::<2>(a),
+            f32x4_extract_lane::<3>(a),
+            f32x4_extract_lane::<0>(b),
+            f32x4_extract_lane::<1>(b),
+            f32x4_extract_lane::<2>(b),
+            f32x4_extract_lane::<3>(b),
+        ]
+    };
+    let (lo, hi, mags) = wasm::f16x8_finite(v);
+    let finite = lanes(lo, hi);
+    let specials = hs.iter().filter(|&&h| h & 0x7fff > 0x7bff).count();
+    assert_eq!(wasm::any_special(mags), specials > 0, "{hs:04x?}");
+    let (lo, hi) = wasm::f16x8_to_f32x8(v);
+    let all = lanes(lo, hi);
+    for ((f, a), &h) in finite.iter().zip(&all).zip(&hs) {
+        let want = f16_to_f32(h).to_bits();
+        if h & 0x7fff <= 0x7bff {
+            assert_eq!(f.to_bits(), want, "f16 bits {h:#06x} in {hs:04x?}");
+        }
+        assert_eq!(a.to_bits(), want, "f16 bits {h:#06x} in {hs:04x?}, all lanes");
     }
 }
 
-/// The kernels widen four block scales at once; that must be the scalar widening for every
-/// f16 (subnormals, infinities and NaNs included).
+/// The kernels widen block scales eight at a time: the scalar widening for every finite f16
+/// (subnormals included), and every infinity and NaN flagged.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[test]
 fn vector_f16_widening_equals_the_scalar_one_for_every_f16() {
-    for h in (0..=u16::MAX).step_by(4) {
-        assert_vector_widening([h, h + 1, h + 2, h + 3]);
+    for h in (0..=u16::MAX).step_by(8) {
+        assert_vector_widening(std::array::from_fn(|k| h + k as u16));
     }
 }
 
-/// The widening branches to the special path when any lane holds an infinity or a NaN; the
-/// finite lanes next to them must still widen exactly.
+/// Finite lanes next to infinities and NaNs widen exactly, and one special lane among finite
+/// ones is enough to flag the eight.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[test]
 fn vector_f16_widening_is_exact_when_finite_and_special_lanes_mix() {
-    let mixed = [
+    let mixed: [[u16; 4]; 6] = [
         [0x3c00, 0x7c00, 0x0001, 0xfbff],
         [0xfc00, 0x8001, 0x7e01, 0x3555],
         [0x7bff, 0x7c01, 0xffff, 0x0000],
         [0x8000, 0x03ff, 0x0400, 0xfe00],
         [0x7fff, 0x7fff, 0x7fff, 0x4000],
+        [0x7bff, 0xfbff, 0x0001, 0x8400],
     ];
-    for hs in mixed {
-        assert_vector_widening(hs);
-    }
-    // Eight at a time (the attention's widening), finite and special halves side by side.
     for pair in mixed.windows(2) {
+        assert_vector_widening(std::array::from_fn(|k| pair[k / 4][k % 4]));
+        // Through the attention's entry point, which reads f16 bytes.
         let bits: Vec<u16> = pair.concat();
         let bytes: Vec<u8> = bits.iter().flat_map(|b| b.to_le_bytes()).collect();
         let mut out = [0f32; 8];

@@ -261,7 +261,7 @@ fn dot_q4_0<const N: usize>(row: &[u8], xs: &[QRow<'_>; N]) -> [f32; N] {
         ]
     };
     if N == 1 {
-        return [whole_blocks(row, &xs[0], &[], |b| lanes(weights(b), &xs[0], b)); N];
+        return [whole_blocks::<false>(row, &xs[0], |b| lanes(weights(b), &xs[0], b)); N];
     }
     // Block `b` into `acc` (accumulator `b % 4` of every row).
     let step = |b: usize, acc: &mut [f32; N]| {
@@ -292,66 +292,115 @@ fn dot_q4_0<const N: usize>(row: &[u8], xs: &[QRow<'_>; N]) -> [f32; N] {
 }
 
 /// Q4_0's definition ([`super::scalar::dot_whole_blocks`]) for one activation row, given
-/// `lanes(b)`: block `b`'s products in four i32 lanes (split any way; exact) before `offsets[b]`
-/// (empty: none) is added. Four blocks' lanes are added into one vector (lane `k`: block
-/// `b + k`, whole), and the four blocks' scales, conversions, products and adds are one vector
-/// operation each: lane `k` is accumulator `(b + k) % 4`.
+/// `lanes(b)`: block `b`'s products split into lanes any way (exact), as four i32 lanes, or
+/// with `RELAXED` as eight i16 lanes of products of unsigned weights, to which the block's
+/// offset (`block_offsets[b]`) is added. Four blocks' lanes are added into one vector (lane
+/// `k`: block `b + k`, whole), and the four blocks' scales, conversions, products and adds are
+/// one vector operation each: lane `k` is accumulator `(b + k) % 4`. The last one to three
+/// blocks are a group of four like the others, its missing blocks adding -0.0.
 ///
 /// Why: the eight-lane form spent two conversions, multiplies and adds per block on top of the
 /// integer work; this spends one of each per four blocks. Measured with `bench-kernels ab`:
-/// decode of the Q4_0 model 19–20% faster with relaxed SIMD.
+/// decode of the Q4_0 model 19–20% faster with relaxed SIMD. Then (stop 23) the i16 lanes
+/// added before widening (fewer instructions than widening each block's), the last blocks
+/// as a group instead of one at a time (this model's rows are 18 blocks, so two of every 18
+/// took the slow path), and the scales' check for infinities once per row ([`scales4`]):
+/// decode 0.91× the time again, a 1536×576 product 0.90×.
 #[cfg(target_feature = "simd128")]
 #[inline(always)]
-fn whole_blocks(row: &[u8], x: &QRow<'_>, offsets: &[i32], lanes: impl Fn(usize) -> v128) -> f32 {
+fn whole_blocks<const RELAXED: bool>(row: &[u8], x: &QRow<'_>, lanes: impl Fn(usize) -> v128) -> f32 {
     let bb = WeightType::Q4_0.block_bytes();
     let nb = x.d.len();
-    assert!(row.len() >= nb * bb && (offsets.is_empty() || offsets.len() >= nb));
+    let offsets = if RELAXED { x.block_offsets } else { &[] };
+    assert!(row.len() >= nb * bb && (!RELAXED || offsets.len() >= nb));
     let mut acc = f32x4_splat(0.0);
+    // The largest magnitude of the weight scales, checked once after the row.
+    let mut mags = u16x8_splat(0);
     let mut b = 0;
     while b + 4 <= nb {
-        let t = [lanes(b), lanes(b + 1), lanes(b + 2), lanes(b + 3)];
-        // Lane k: the sum of `t[k]`'s four lanes.
-        let s01 = i32x4_add(
-            i32x4_shuffle::<0, 4, 1, 5>(t[0], t[1]),
-            i32x4_shuffle::<2, 6, 3, 7>(t[0], t[1]),
-        );
-        let s23 = i32x4_add(
-            i32x4_shuffle::<0, 4, 1, 5>(t[2], t[3]),
-            i32x4_shuffle::<2, 6, 3, 7>(t[2], t[3]),
-        );
-        let sums = i32x4_add(
-            i32x4_shuffle::<0, 1, 4, 5>(s01, s23),
-            i32x4_shuffle::<2, 3, 6, 7>(s01, s23),
-        );
+        let sums = sums_of::<RELAXED>(|k| lanes(b + k));
         // SAFETY: blocks `b..b + 4` lie within `row` and the activation row holds `nb`
         // scales and offsets (checked above); each block starts with its f16 scale.
-        let (dw, xd, offs) = unsafe {
+        let ((dw, _, mag), xd, offs) = unsafe {
             (
-                scales4(row.as_ptr().add(b * bb), bb, false).0,
+                scales4(row.as_ptr().add(b * bb), bb, false),
                 v128_load(x.d.as_ptr().add(b) as *const v128),
-                if offsets.is_empty() {
+                if !RELAXED {
                     i32x4_splat(0)
                 } else {
                     v128_load(offsets.as_ptr().add(b) as *const v128)
                 },
             )
         };
+        mags = u16x8_max(mags, mag);
         let sums = f32x4_convert_i32x4(i32x4_add(sums, offs));
         acc = f32x4_add(acc, f32x4_mul(f32x4_mul(dw, xd), sums));
         b += 4;
     }
-    let mut acc = [
+    if b < nb {
+        // The last one to three blocks as a group of four whose missing blocks add -0.0 (which
+        // leaves every accumulator as it is); lane k is still accumulator (b + k) % 4.
+        let n = nb - b;
+        let part = |k: usize| if k < n { lanes(b + k) } else { i32x4_splat(0) };
+        let sums = sums_of::<RELAXED>(part);
+        let (mut dw, mut xd, mut offs) = ([0u16; 4], [0f32; 4], [0i32; 4]);
+        for k in 0..n {
+            dw[k] = u16::from_le_bytes([row[(b + k) * bb], row[(b + k) * bb + 1]]);
+            xd[k] = x.d[b + k];
+            offs[k] = offsets.get(b + k).copied().unwrap_or(0);
+        }
+        let (dw, _, mag) = f16x8_finite(u16x8(dw[0], dw[1], dw[2], dw[3], 0, 0, 0, 0));
+        mags = u16x8_max(mags, mag);
+        let xd = f32x4(xd[0], xd[1], xd[2], xd[3]);
+        let sums = f32x4_convert_i32x4(i32x4_add(sums, i32x4(offs[0], offs[1], offs[2], offs[3])));
+        let keep = i32x4_gt(i32x4_splat(n as i32), i32x4(0, 1, 2, 3));
+        let terms = f32x4_mul(f32x4_mul(dw, xd), sums);
+        acc = f32x4_add(acc, v128_bitselect(terms, f32x4_splat(-0.0), keep));
+    }
+    if any_special(mags) {
+        // An infinite or NaN weight scale (never in a real model) was widened wrongly.
+        return super::scalar::dot_whole_blocks(WeightType::Q4_0, row, x);
+    }
+    super::hsum4([
         f32x4_extract_lane::<0>(acc),
         f32x4_extract_lane::<1>(acc),
         f32x4_extract_lane::<2>(acc),
         f32x4_extract_lane::<3>(acc),
-    ];
-    while b < nb {
-        let sum = hsum_i32x4(lanes(b)) + offsets.get(b).copied().unwrap_or(0);
-        acc[b % 4] += (f16_at(&row[b * bb..], 0) * x.d[b]) * sum as f32;
-        b += 1;
+    ])
+}
+
+/// Lane k: the sum of the lanes of `part(k)`, i16 lanes with `I16` (each at most a quarter of
+/// `i16::MAX`, so the pairwise adds here cannot overflow), else i32.
+#[cfg(target_feature = "simd128")]
+#[inline(always)]
+fn sums_of<const I16: bool>(part: impl Fn(usize) -> v128) -> v128 {
+    if I16 {
+        // Lanes 0..4 of `h01`: block b's halves added; 4..8: block b + 1's.
+        let (t0, t1) = (part(0), part(1));
+        let h01 = i16x8_add(i64x2_shuffle::<0, 2>(t0, t1), i64x2_shuffle::<1, 3>(t0, t1));
+        let (t2, t3) = (part(2), part(3));
+        let h23 = i16x8_add(i64x2_shuffle::<0, 2>(t2, t3), i64x2_shuffle::<1, 3>(t2, t3));
+        // 32-bit lane k: two i16 partial sums of block b + k.
+        i32x4_extadd_pairwise_i16x8(i16x8_add(
+            i32x4_shuffle::<0, 2, 4, 6>(h01, h23),
+            i32x4_shuffle::<1, 3, 5, 7>(h01, h23),
+        ))
+    } else {
+        let (t0, t1) = (part(0), part(1));
+        let s01 = i32x4_add(
+            i32x4_shuffle::<0, 4, 1, 5>(t0, t1),
+            i32x4_shuffle::<2, 6, 3, 7>(t0, t1),
+        );
+        let (t2, t3) = (part(2), part(3));
+        let s23 = i32x4_add(
+            i32x4_shuffle::<0, 4, 1, 5>(t2, t3),
+            i32x4_shuffle::<2, 6, 3, 7>(t2, t3),
+        );
+        i32x4_add(
+            i32x4_shuffle::<0, 1, 4, 5>(s01, s23),
+            i32x4_shuffle::<2, 3, 6, 7>(s01, s23),
+        )
     }
-    super::hsum4(acc)
 }
 
 /// The sum of the four lanes of `v` (wrapping, which the exact block sums never need).
@@ -366,11 +415,13 @@ fn hsum_i32x4(v: v128) -> i32 {
 /// Walks the `nb` blocks of a weight row (`bb` bytes each, `nb` taken from the activations)
 /// for `N` activation rows: calls `body(b, block, dd)` in block order, where `dd[r]` is the
 /// definition's `d_w * d_x` for row `r`, splatted; returns the `_1` types' offset sums
-/// (`min`), added in block order as the definition does.
+/// (`min`), added in block order as the definition does, or `None` when a scale or minimum
+/// is an infinity or NaN (never in a real model), whose widening here is wrong: the caller
+/// then takes the scalar definition.
 ///
 /// Why in groups of four: converting a block's f16 scale (and minimum) one at a time costs
 /// about as many instructions as the block's integer work. Here four blocks' scales are read
-/// into one vector, widened together ([`f16x4_to_f32x4`], exact) and multiplied by four
+/// into one vector, widened together ([`f16x8_finite`], exact) and multiplied by four
 /// activation scales at once; each product is the same rounded f32 as the scalar one.
 ///
 /// Only the relaxed kernels use it: in the plain simd128 kernels, whose blocks need more
@@ -384,18 +435,21 @@ pub(crate) fn for_blocks<const N: usize>(
     min: bool,
     xs: &[QRow<'_>; N],
     mut body: impl FnMut(usize, &[u8], [v128; N]),
-) -> [f32; N] {
+) -> Option<[f32; N]> {
     let nb = xs[0].d.len();
     assert!(row.len() >= nb * bb);
     for x in xs {
         assert!(x.d.len() == nb && x.s.len() == nb);
     }
     let mut summs = [0f32; N];
+    // The largest magnitudes of the scales (and minimums) widened four at a time.
+    let mut mags = u16x8_splat(0);
     let mut b = 0;
     while b + 4 <= nb {
         // SAFETY: blocks `b..b + 4` lie within `row` (checked above); each block starts with
         // its f16 scale and, for `_1` types, its f16 minimum.
-        let (dw, mw) = unsafe { scales4(row.as_ptr().add(b * bb), bb, min) };
+        let (dw, mw, mag) = unsafe { scales4(row.as_ptr().add(b * bb), bb, min) };
+        mags = u16x8_max(mags, mag);
         let mut dd = [f32x4_splat(0.0); N];
         let mut ms = [f32x4_splat(0.0); N];
         for r in 0..N {
@@ -440,7 +494,7 @@ pub(crate) fn for_blocks<const N: usize>(
         }
         b += 1;
     }
-    summs
+    (!any_special(mags)).then_some(summs)
 }
 
 /// Lane `k` (0..4) of `v` in every lane.
@@ -468,17 +522,26 @@ fn lane(v: v128, k: usize) -> f32 {
 }
 
 /// The f16 scales (bytes 0..2) of the four blocks at `p`, `p + stride`, `p + 2 * stride` and
-/// `p + 3 * stride`, widened, and with `min` their f16 minimums (bytes 2..4), else zeros.
+/// `p + 3 * stride`, widened as finite values ([`f16x8_finite`]), and with `min` their f16
+/// minimums (bytes 2..4), else zeros; then the magnitude bits of all eight (u16 lanes), for
+/// [`any_special`].
 ///
 /// Why one 4-byte read per block: a `_1` block's scale and minimum are adjacent, so four reads
 /// and one byte shuffle gather both vectors, where two-byte reads needed eight reads and six
 /// lane inserts.
 ///
+/// Why the caller checks the magnitudes once per row, not here: a branch to a widening of
+/// infinities and NaNs in every group of four blocks made V8 keep the live vectors on the
+/// stack around the (never taken) call. With the check after the row and the cheaper
+/// widening of [`f16x8_finite`] (one magnitude mask for scales and minimums), relaxed decode
+/// took 0.88× the time for Q4_1, 0.89× Q5_1, 0.92× Q4_0, 0.97× Q8_0 and 0.99× Q5_0
+/// (`bench-kernels ab`; Q4_0 with its own changes in [`whole_blocks`]).
+///
 /// # Safety
 /// The four blocks' first two bytes (four with `min`) must be in bounds.
 #[cfg(target_feature = "simd128")]
 #[inline(always)]
-unsafe fn scales4(p: *const u8, stride: usize, min: bool) -> (v128, v128) {
+unsafe fn scales4(p: *const u8, stride: usize, min: bool) -> (v128, v128, v128) {
     // SAFETY: the caller guarantees the reads are in bounds; they may be unaligned.
     unsafe {
         if min {
@@ -489,19 +552,25 @@ unsafe fn scales4(p: *const u8, stride: usize, min: bool) -> (v128, v128) {
             let v = v128_load32_lane::<3>(v, at(3));
             // u16 lanes d0 m0 d1 m1 d2 m2 d3 m3 -> d0 d1 d2 d3 m0 m1 m2 m3.
             let v = i8x16_shuffle::<0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15>(v, v);
-            (
-                f16x4_to_f32x4(u32x4_extend_low_u16x8(v)),
-                f16x4_to_f32x4(u32x4_extend_high_u16x8(v)),
-            )
+            f16x8_finite(v)
         } else {
             let at = |k: usize| p.add(k * stride) as *const u16;
             let v = v128_load16_lane::<0>(u32x4_splat(0), at(0));
             let v = v128_load16_lane::<1>(v, at(1));
             let v = v128_load16_lane::<2>(v, at(2));
             let v = v128_load16_lane::<3>(v, at(3));
-            (f16x4_to_f32x4(u32x4_extend_low_u16x8(v)), f32x4_splat(0.0))
+            // Lanes 4..8 are zeros: minimums of zero, and no magnitude.
+            f16x8_finite(v)
         }
     }
+}
+
+/// Whether any u16 lane of `mags` (magnitude bits from [`f16x8_finite`]) is an infinity's or
+/// NaN's.
+#[cfg(target_feature = "simd128")]
+#[inline(always)]
+pub(crate) fn any_special(mags: v128) -> bool {
+    v128_any_true(u16x8_gt(mags, u16x8_splat(0x7bff)))
 }
 
 /// [`super::scalar::quantize_block`] for every block of `x` (32 values each) into `qs`, with
@@ -911,23 +980,33 @@ fn weighted_g<const G: usize>(
     }
 }
 
-/// [`super::f16_to_f32`] on eight f16 values (the u16 lanes of `h`): lanes 0..4 and 4..8,
-/// the same exact widening as [`f16x4_to_f32x4`] in fewer operations.
-///
-/// How: each value is sign-extended to 32 bits and shifted left by 13, which puts the sign in
-/// bit 31 (and copies of it in bits 28..31, cleared by a mask) and the exponent and mantissa
-/// where an f32's go; the multiply by 2^112 then rebiases the exponent (exactly, subnormals
-/// included). One 16-bit compare checks all eight for infinities and NaNs, which take
-/// [`f16x4_specials`].
+/// [`super::f16_to_f32`] on eight f16 values (the u16 lanes of `h`): lanes 0..4 and 4..8.
+/// Infinities and NaNs, which real scales never and caches rarely hold, take
+/// [`f16x4_specials`]; the kernels' scales use [`f16x8_finite`] and check once per row.
 #[cfg(target_feature = "simd128")]
 #[inline(always)]
 pub(crate) fn f16x8_to_f32x8(h: v128) -> (v128, v128) {
-    if v128_any_true(i16x8_gt(v128_and(h, u16x8_splat(0x7fff)), i16x8_splat(0x7bff))) {
+    let (lo, hi, mags) = f16x8_finite(h);
+    if any_special(mags) {
         return (
             f16x4_specials(u32x4_extend_low_u16x8(h)),
             f16x4_specials(u32x4_extend_high_u16x8(h)),
         );
     }
+    (lo, hi)
+}
+
+/// [`super::f16_to_f32`] on eight f16 values (the u16 lanes of `h`), exact where they are
+/// finite: lanes 0..4 and 4..8 widened, and each value's magnitude bits (u16 lanes), where
+/// anything above `0x7bff` ([`any_special`]) is an infinity or NaN, widened wrongly.
+///
+/// How: each value is sign-extended to 32 bits and shifted left by 13, which puts the sign in
+/// bit 31 (and copies of it in bits 28..31, cleared by a mask) and the exponent and mantissa
+/// where an f32's go; the multiply by 2^112 then rebiases the exponent (exactly, subnormals
+/// included).
+#[cfg(target_feature = "simd128")]
+#[inline(always)]
+pub(crate) fn f16x8_finite(h: v128) -> (v128, v128, v128) {
     let widen = |x: v128| {
         let bits = v128_and(i32x4_shl(x, 13), u32x4_splat(0x8fff_ffff));
         f32x4_mul(bits, f32x4_splat(f32::from_bits(0x7780_0000)))
@@ -935,35 +1014,12 @@ pub(crate) fn f16x8_to_f32x8(h: v128) -> (v128, v128) {
     (
         widen(i32x4_extend_low_i16x8(h)),
         widen(i32x4_extend_high_i16x8(h)),
+        v128_and(h, u16x8_splat(0x7fff)),
     )
 }
 
-/// [`super::f16_to_f32`] on four lanes (each holding f16 bits in its low half): the same
-/// exact widening.
-///
-/// Why a branch: finite values (normal and subnormal) need only a shift and a multiply by
-/// 2^112; infinities and NaNs, which real scales never and caches rarely hold, take
-/// [`f16x4_specials`]. Selecting both paths every time cost seven more vector operations per
-/// four values, about two per block in the kernels.
-///
-/// The relaxed kernels and Q4_0's [`whole_blocks`] widen four blocks' scales with it;
-/// elsewhere [`f16x8_to_f32x8`] widens.
-#[cfg(target_feature = "simd128")]
-#[inline(always)]
-pub(crate) fn f16x4_to_f32x4(h: v128) -> v128 {
-    let mag = v128_and(h, u32x4_splat(0x7fff));
-    if v128_any_true(i32x4_gt(mag, u32x4_splat(0x7bff))) {
-        return f16x4_specials(h);
-    }
-    let sign = i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16);
-    v128_or(
-        f32x4_mul(i32x4_shl(mag, 13), f32x4_splat(f32::from_bits(0x7780_0000))),
-        sign,
-    )
-}
-
-/// [`f16x4_to_f32x4`] with infinities and NaNs among the lanes: each lane's finite or
-/// special widening, selected.
+/// [`super::f16_to_f32`] on four lanes (each holding f16 bits in its low half) that may hold
+/// infinities and NaNs: each lane's finite or special widening, selected.
 #[cfg(target_feature = "simd128")]
 #[inline(never)]
 fn f16x4_specials(h: v128) -> v128 {
@@ -1074,12 +1130,12 @@ mod relaxed {
                 (v128_load(p), v128_load(p.add(1)), v128_load(w))
             };
             let (w0, w1) = (v128_and(raw, low), v128_and(u16x8_shr(raw, 4), low));
-            i32x4_extadd_pairwise_i16x8(i16x8_add(
+            i16x8_add(
                 i16x8_relaxed_dot_i8x16_i7x16(q0, w0),
                 i16x8_relaxed_dot_i8x16_i7x16(q1, w1),
-            ))
+            )
         };
-        super::whole_blocks(row, x, x.block_offsets, lanes)
+        super::whole_blocks::<true>(row, x, lanes)
     }
 
     /// Q8_0 with the relaxed dot product: the weights' magnitudes as its unsigned operand and
@@ -1129,7 +1185,10 @@ mod relaxed {
                 acc_hi[r] = f32x4_add(acc_hi[r], f32x4_mul(dd[r], f32x4_convert_i32x4(l1)));
             }
         });
-        super::finish(acc_lo, acc_hi, summs)
+        match summs {
+            Some(summs) => super::finish(acc_lo, acc_hi, summs),
+            None => xs.map(|x| super::super::scalar::dot(WeightType::Q8_0, row, &x)),
+        }
     }
 
     /// `TY`: 1 = Q4_1, 2 = Q5_0, 3 = Q5_1 (Q4_0 sums whole blocks: [`dot_q4_0`]).
@@ -1200,6 +1259,9 @@ mod relaxed {
                 acc_hi[r] = f32x4_add(acc_hi[r], f32x4_mul(dd[r], f32x4_convert_i32x4(l1)));
             }
         });
-        super::finish(acc_lo, acc_hi, summs)
+        match summs {
+            Some(summs) => super::finish(acc_lo, acc_hi, summs),
+            None => xs.map(|x| super::super::scalar::dot(ty, row, &x)),
+        }
     }
 }
