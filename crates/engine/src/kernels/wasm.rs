@@ -173,7 +173,6 @@ fn dot_n<const TY: u8, const N: usize>(row: &[u8], xs: &[QRow<'_>; N]) -> [f32; 
         return dot_q4_0(row, xs);
     }
     let ty = match TY {
-        0 => WeightType::Q4_0,
         1 => WeightType::Q4_1,
         2 => WeightType::Q5_0,
         3 => WeightType::Q5_1,

@@ -106,7 +106,7 @@ unsafe fn block_lanes((w, signed): (__m256i, bool), q: __m256i) -> __m256 {
     _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
 }
 
-/// `TY`: 0 = Q4_0, 1 = Q4_1, 2 = Q5_0, 3 = Q5_1, 4 = Q8_0.
+/// `TY`: 1 = Q4_1, 2 = Q5_0, 3 = Q5_1, 4 = Q8_0 (Q4_0 sums whole blocks: [`rows_q4_0_avx2`]).
 ///
 /// One weight row at a time, its blocks in order, so the matrix is read strictly in address
 /// order. Why not several rows at once (which shares each activation load): interleaving four
