@@ -1,4 +1,4 @@
-// Starts the engine worker: Trunk builds it as a classic (no-modules) script; its wasm lies
+// Starts the engine worker: the build makes it a classic (no-modules) script; its wasm lies
 // next to it. Kept as a file (not a blob URL) so the Content-Security-Policy needs no blob:.
 //
 // Two builds ship: `worker` (simd128) and `worker-relaxed` (simd128 + relaxed SIMD, whose

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::cache::Tool;
 use crate::{setup, util};
 
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
@@ -43,33 +44,33 @@ fn seed(target: &str, corpus: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask fuzz` flags.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Seconds per target.
+    #[arg(default_value_t = 60)]
+    seconds: u64,
+}
+
 /// Installs what fuzzing needs, seeds empty corpora, runs every target and prints a table.
-pub fn run(root: &Path, args: &[String]) -> Result<()> {
-    let seconds: u64 = match args.first() {
-        Some(s) => s
-            .parse()
-            .with_context(|| format!("{s:?} is not a number of seconds"))?,
-        None => 60,
-    };
+pub fn run(root: &Path, args: &Args) -> Result<()> {
+    let seconds = args.seconds;
     // The same pinned nightly as the threaded worker build, so a machine needs only one.
     setup::nightly()?;
     let toolchain = format!("+{}", setup::NIGHTLY);
-    let bin = setup::tools_bin(root).join("cargo-fuzz");
-    if !util::prints(util::s(&bin), &["--version"], CARGO_FUZZ_VERSION) {
-        util::run(
-            "cargo",
-            &[
-                &toolchain,
-                "install",
-                "--locked",
-                "--root",
-                util::s(&root.join(".tools")),
-                "cargo-fuzz",
-                "--version",
-                CARGO_FUZZ_VERSION,
-            ],
-        )?;
-    }
+    let cargo_fuzz = Tool {
+        krate: "cargo-fuzz",
+        version: CARGO_FUZZ_VERSION.into(),
+        bin: "cargo-fuzz",
+        locked: true,
+        toolchain: Some(setup::NIGHTLY),
+    };
+    cargo_fuzz.ensure()?;
+    let path = format!(
+        "{}:{}",
+        util::s(&cargo_fuzz.bin_dir()),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let dir = root.join("fuzz");
     let mut rows = Vec::new();
     for target in TARGETS {
@@ -80,7 +81,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         }
         let out = Command::new("cargo")
             .current_dir(&dir)
-            .env("PATH", setup::tool_path(root))
+            .env("PATH", &path)
             .args([
                 &toolchain,
                 "fuzz",

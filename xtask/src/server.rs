@@ -30,6 +30,13 @@ pub fn bind(port: u16) -> Result<(u16, TcpListener)> {
     Ok((port, l))
 }
 
+/// Serves `site` on a free port in a background thread; returns its base URL.
+pub fn start(site: Site) -> Result<String> {
+    let (port, listener) = bind(0)?;
+    std::thread::spawn(move || serve(listener, site));
+    Ok(format!("http://127.0.0.1:{port}/"))
+}
+
 /// Serves connections until the process ends (one thread per connection).
 pub fn serve(listener: TcpListener, site: Site) {
     let site = Arc::new(site);

@@ -1,48 +1,48 @@
-//! Installs what the commands need, each step skipped when already done. Tools go to `.tools/`
-//! in the repository (pinned versions, nothing global changed) except the wasm target (rustup)
-//! and Chromium (apt), which have no per-project form.
+//! Installs what the commands need, each step skipped when already done. The pinned tool built
+//! from source (wasm-bindgen-cli) goes to the per-user cache ([`crate::cache`]), shared by every clone; the wasm
+//! target and the nightly toolchain go to rustup, Chromium to apt (they have no per-project
+//! form), and the npm packages to the clone's `node_modules`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{models, util};
-
-/// The Trunk release line that builds with this toolchain (0.22 needs a newer rustc).
-const TRUNK_VERSION: &str = "0.21.14";
-
-/// Everything: models and the tools of the browser build and tests.
-pub fn all(root: &Path) -> Result<()> {
-    models::ensure_all(root)?;
-    wasm_target()?;
-    nightly()?;
-    trunk(root)?;
-    wasm_bindgen(root)?;
-    npm_ci(&root.join("tests"))?;
-    chromium()?;
-    Ok(())
-}
-
-/// `.tools/bin`, where pinned tools are installed.
-pub fn tools_bin(root: &Path) -> PathBuf {
-    root.join(".tools/bin")
-}
-
-/// PATH with the project's tools (and npm binaries such as binaryen's `wasm-opt`) first.
-pub fn tool_path(root: &Path) -> String {
-    let mut parts = vec![
-        util::s(&tools_bin(root)).to_string(),
-        util::s(&root.join("tests/node_modules/.bin")).to_string(),
-    ];
-    if let Ok(p) = std::env::var("PATH") {
-        parts.push(p);
-    }
-    parts.join(":")
-}
+use crate::cache::Tool;
+use crate::{models, timing::Timer, util};
 
 /// The nightly toolchain of the threaded worker build (`-Z build-std`, since the standard
 /// library shipped for wasm32 is built without atomics) and of `cargo xtask fuzz`.
 pub const NIGHTLY: &str = "nightly-2026-05-19";
+
+/// Everything: models and the tools of the browser build and tests, each step timed.
+pub fn all(root: &Path, t: &mut Timer) -> Result<()> {
+    t.step("setup: models", || models::ensure_all(root))?;
+    t.step("setup: rustup", || {
+        wasm_target()?;
+        nightly()
+    })?;
+    t.step("setup: wasm-bindgen", || wasm_bindgen(root)?.ensure())?;
+    t.step("setup: npm", || npm_ci(root))?;
+    t.step("setup: chromium", chromium)
+}
+
+/// `wasm-bindgen-cli` at the exact version of the `wasm-bindgen` crate in Cargo.lock (the CLI
+/// must match the crate). Its `wasm-bindgen-test-runner` runs the wasm tests.
+pub fn wasm_bindgen(root: &Path) -> Result<Tool> {
+    Ok(Tool {
+        krate: "wasm-bindgen-cli",
+        version: locked_version(root, "wasm-bindgen")?,
+        bin: "wasm-bindgen",
+        // The CLI's own lockfile pins a crate version the registry lacks.
+        locked: false,
+        toolchain: None,
+    })
+}
+
+/// The project's npm binaries (binaryen's `wasm-opt`, ...).
+pub fn node_bin(root: &Path) -> PathBuf {
+    root.join("node_modules/.bin")
+}
 
 /// Installs [`NIGHTLY`] with `rust-src` (minimal profile: no docs).
 pub fn nightly() -> Result<()> {
@@ -79,62 +79,19 @@ fn wasm_target() -> Result<()> {
     Ok(())
 }
 
-fn trunk(root: &Path) -> Result<()> {
-    let bin = tools_bin(root).join("trunk");
-    if util::prints(util::s(&bin), &["--version"], TRUNK_VERSION) {
-        return Ok(());
-    }
-    let tools = root.join(".tools");
-    util::run(
-        "cargo",
-        &[
-            "install",
-            "--locked",
-            "--root",
-            util::s(&tools),
-            "trunk",
-            "--version",
-            TRUNK_VERSION,
-        ],
-    )
-}
-
-/// The `wasm-bindgen` version pinned in Cargo.lock; the CLI must match it exactly or Trunk
-/// would try to download one.
-fn locked_wasm_bindgen(root: &Path) -> Result<Option<String>> {
+/// The version of package `name` in Cargo.lock.
+fn locked_version(root: &Path, name: &str) -> Result<String> {
     let lock = std::fs::read_to_string(root.join("Cargo.lock")).context("Cargo.lock")?;
     let mut lines = lock.lines();
+    let wanted = format!("name = \"{name}\"");
     while let Some(l) = lines.next() {
-        if l == "name = \"wasm-bindgen\"" {
+        if l == wanted {
             if let Some(v) = lines.next().and_then(|v| v.strip_prefix("version = \"")) {
-                return Ok(Some(v.trim_end_matches('"').to_string()));
+                return Ok(v.trim_end_matches('"').to_string());
             }
         }
     }
-    Ok(None)
-}
-
-fn wasm_bindgen(root: &Path) -> Result<()> {
-    let Some(version) = locked_wasm_bindgen(root)? else {
-        return Ok(());
-    };
-    let bin = tools_bin(root).join("wasm-bindgen");
-    if util::prints(util::s(&bin), &["--version"], &version) {
-        return Ok(());
-    }
-    let tools = root.join(".tools");
-    // Without --locked: the CLI's own lockfile pins a crate version the registry lacks.
-    util::run(
-        "cargo",
-        &[
-            "install",
-            "--root",
-            util::s(&tools),
-            "wasm-bindgen-cli",
-            "--version",
-            &format!("={version}"),
-        ],
-    )
+    bail!("Cargo.lock has no {name}")
 }
 
 /// `npm ci` in `dir` unless its `node_modules` is up to date with its lockfile.

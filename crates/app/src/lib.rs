@@ -210,8 +210,7 @@ pub fn app() -> Html {
             let mut s = AppState::new(
                 link.params.clone(),
                 link.system.clone().unwrap_or_default(),
-                // Off by default: the file's own kernels are now as fast as converting to Q8_0
-                // (bench-browser: Q4_1 28.1 tok/s, Q8_0 26.9) and the weights stay in place.
+                // Off by default: the weights then stay in place, at about half the memory.
                 link.convert.unwrap_or(false),
             );
             // Off by default: an f16 cache reproduces llama.cpp's greedy answers.

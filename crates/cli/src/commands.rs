@@ -39,13 +39,10 @@ pub(crate) fn run(cmd: Command) -> Result<()> {
     }
 }
 
-/// Sets the engine's thread count (and candle's, for its conversions); must run before the
-/// first product.
+/// Sets the engine's thread count; must run before the first product.
 pub(crate) fn set_threads(n: Option<usize>) {
     let n = n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     omp_engine::pool::set_threads(n);
-    std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
-    std::env::set_var("RAYON_NUM_THREADS", n.to_string());
 }
 
 pub(crate) fn read_model(path: &str) -> Result<Vec<u8>> {
@@ -336,10 +333,10 @@ fn cmd_score(path: &str, prompt: &str, ids: &str, load: &LoadArgs, json: bool) -
 }
 
 fn cmd_quantize(input: &str, output: &str, ty: &str) -> Result<()> {
-    use omp_engine::weights::{qtensor_from_bytes, requantize};
+    use omp_engine::weights::requantize;
 
     let target = GgmlType::from_name(ty)
-        .filter(|t| t.candle().is_some() && t.name != "F32" && t.name != "BF16")
+        .filter(|&t| omp_engine::quant::Codec::of(t).is_some() && !matches!(t.name, "F32" | "BF16" | "Q8_K"))
         .with_context(|| format!("--type {ty:?}: expected one of q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, f16"))?;
     let bytes = read_model(input)?;
     let gguf = Gguf::parse(&bytes).with_context(|| format!("cannot read {input}"))?;
@@ -355,9 +352,8 @@ fn cmd_quantize(input: &str, output: &str, ty: &str) -> Result<()> {
         let data = gguf.tensor_data(&bytes, t)?;
         let is_matrix = t.dims.len() == 2 && t.name.ends_with(".weight");
         if is_matrix && t.ty != target && t.dims[0] % u64::from(target.block_size) == 0 {
-            let q = qtensor_from_bytes(&t.name, t.ty, &t.dims, data)?;
-            let out = requantize(&q, target)?;
-            w.tensor(t.name.clone(), &t.dims, target, out.data()?.into_owned());
+            let out = requantize(&t.name, t.ty, data, target)?;
+            w.tensor(t.name.clone(), &t.dims, target, out);
             changed += 1;
         } else {
             w.tensor(t.name.clone(), &t.dims, t.ty, data.to_vec());

@@ -124,9 +124,3 @@ impl Error {
         )
     }
 }
-
-impl From<candle_core::Error> for Error {
-    fn from(e: candle_core::Error) -> Self {
-        Error::Compute(e.to_string())
-    }
-}

@@ -4,9 +4,6 @@
 //! parsing, both tokenizer families, chat templates, quantized kernels, sampling) is exercised
 //! with files of a few hundred kilobytes.
 
-use candle_core::quantized::QTensor;
-use candle_core::{Device, Tensor};
-
 use crate::gguf::{Array, GgmlType, GgufWriter, Value};
 use crate::sampling::Rng;
 
@@ -154,18 +151,12 @@ pub fn vocab_metadata(w: &mut GgufWriter, vocab: TinyVocab) -> usize {
     n
 }
 
-/// Encodes values as a tensor of type `ty` (dims in ggml order).
-pub fn encode_tensor(values: &[f32], dims: &[u64], ty: GgmlType) -> Vec<u8> {
-    match ty.name {
-        "F32" => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        _ => {
-            let shape: Vec<usize> = dims.iter().rev().map(|&d| d as usize).collect();
-            let dtype = ty.candle().expect("fixtures use types candle supports");
-            let t = Tensor::from_slice(values, shape, &Device::Cpu).expect("shape matches the values");
-            let q = QTensor::quantize(&t, dtype).expect("rows are whole blocks");
-            q.data().expect("cpu tensors have data").into_owned()
-        }
-    }
+/// Encodes values as a tensor of type `ty` with ggml's reference quantizer (rows must be whole
+/// blocks of the type).
+pub fn encode_tensor(values: &[f32], ty: GgmlType) -> Vec<u8> {
+    crate::quant::Codec::of(ty)
+        .expect("fixtures use types the engine can write")
+        .quantize(values)
 }
 
 /// One tensor of a llama model: name, dims (ggml order), storage type, and the scale of its
@@ -231,7 +222,7 @@ pub fn tiny_llama(cfg: &TinyConfig) -> GgufWriter {
             None => (0..n).map(|i| 1.0 + 0.01 * (i % 7) as f32).collect(),
             Some(scale) => (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * scale).collect(),
         };
-        let data = encode_tensor(&values, &dims, ty);
+        let data = encode_tensor(&values, ty);
         w.tensor(name, &dims, ty, data);
     }
     w

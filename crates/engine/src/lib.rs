@@ -1,4 +1,4 @@
-//! The Open Model Playground engine: quantized GGUF language models on candle, in pure Rust.
+//! The Open Model Playground engine: quantized GGUF language models in pure Rust.
 //!
 //! It knows nothing of the web: the browser worker and the `omp` command both drive it through
 //! [`Model`] and [`Generator`]. It compiles for `wasm32-unknown-unknown` as well as natively.
@@ -34,6 +34,7 @@ pub mod gguf;
 pub mod kernels;
 mod model;
 pub mod pool;
+pub mod quant;
 pub mod sampling;
 pub mod tokenizer;
 pub mod weights;

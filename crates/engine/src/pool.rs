@@ -3,8 +3,8 @@
 //! The tiles go to [`Pool`], natively (helpers are std threads, see [`set_threads`]) and in the
 //! threaded wasm build (`+atomics`; helpers are Web Workers). Why not rayon: it puts every idle
 //! thread to sleep within microseconds, and waking one costs about as much as a whole
-//! decode-sized matmul. In wasm (`Atomics.notify`) 2 threads decoded *slower* than 1 (measured:
-//! 17.9 against 34.2 tok/s); natively 2 threads gave 60.5 tok/s against 52.1 (Q4_1). In
+//! decode-sized matmul: in wasm (`Atomics.notify`) 2 threads decoded *slower* than 1
+//! (docs/performance.md). In
 //! [`Pool`] the helper threads spin on an epoch counter between matmuls (a token's matmuls are
 //! microseconds apart) and park only after [`SPIN_CHECKS`] checks without work; the calling
 //! thread takes tiles too, so nothing sleeps on the hot path. This is llama.cpp's scheme too.
@@ -36,9 +36,8 @@ impl<T> std::ops::Deref for Line<T> {
 /// Tiles a claim takes when `left` are unclaimed and `threads` share them: an even share of
 /// what is left, at least 1 ("guided" scheduling). Why runs and not single tiles: a thread then
 /// reads long stretches of consecutive weight rows, which the memory prefetcher follows, and
-/// makes few atomic claims. Natively with the real kernels on this 2-core machine (Q4_1 and
-/// Q4_0, three runs each), 2-thread decode went from 68–96 tok/s with one tile per claim to
-/// 80–111. Why shrinking: the last claims are single tiles, so no thread waits long for
+/// makes few atomic claims (2-thread decode measurably faster, docs/performance.md). Why
+/// shrinking: the last claims are single tiles, so no thread waits long for
 /// another's last run.
 pub fn claim_size(left: usize, threads: usize) -> usize {
     (left / threads.max(1)).max(1)

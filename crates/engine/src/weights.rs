@@ -1,14 +1,13 @@
-//! Turning GGUF tensor bytes into candle tensors, with optional load-time conversion of weight
-//! types that have no fast kernel.
+//! Turning GGUF tensor bytes into the engine's matrices and vectors, with optional load-time
+//! conversion of weight types that have no fast kernel.
 
-use candle_core::quantized::{GgmlDType, QStorage, QTensor};
-use candle_core::Device;
 use omp_protocol::ConvertMode;
 
 use crate::bytes::FileBytes;
 use crate::error::{Error, Result};
 use crate::gguf::{GgmlType, Gguf, TensorInfo};
 use crate::kernels::{QMatrix, WeightType};
+use crate::quant::Codec;
 
 /// Types with a kernel that is slower than Q8_0's and Q4_0's (the minimum term and the fifth
 /// bit cost extra work per block); `ConvertMode` re-quantizes these at load time.
@@ -21,11 +20,11 @@ pub(crate) fn is_slow_type(ty: GgmlType) -> bool {
 /// set, and the rest stay as stored.
 pub(crate) fn converted_type(ty: GgmlType, mode: ConvertMode) -> GgmlType {
     let target = match mode {
-        ConvertMode::None | ConvertMode::Q8_0 => GgmlDType::Q8_0,
-        ConvertMode::Q4_0 => GgmlDType::Q4_0,
+        ConvertMode::None | ConvertMode::Q8_0 => "Q8_0",
+        ConvertMode::Q4_0 => "Q4_0",
     };
     if WeightType::from_ggml_id(ty.id).is_none() || (mode != ConvertMode::None && is_slow_type(ty)) {
-        GgmlType::from_candle(target)
+        GgmlType::from_name(target).unwrap_or(ty)
     } else {
         ty
     }
@@ -95,7 +94,8 @@ impl<'a> Loader<'a> {
     pub(crate) fn check_matrix(&self, name: &str, dims: &[u64]) -> Result<()> {
         let info = self.expect_dims(name, dims)?;
         let target = converted_type(info.ty, self.convert);
-        if WeightType::from_ggml_id(target.id).is_none() || (target != info.ty && info.ty.candle().is_none())
+        if WeightType::from_ggml_id(target.id).is_none()
+            || (target != info.ty && Codec::of(info.ty).is_none())
         {
             return Err(Error::UnsupportedTensorType {
                 name: name.into(),
@@ -114,7 +114,7 @@ impl<'a> Loader<'a> {
     /// Checks a vector without reading it.
     pub(crate) fn check_vector(&self, name: &str, len: u64) -> Result<()> {
         let info = self.expect_dims(name, &[len])?;
-        if info.ty.candle().is_none() {
+        if Codec::of(info.ty).is_none() {
             return Err(Error::UnsupportedTensorType {
                 name: name.into(),
                 ty: info.ty.name.into(),
@@ -140,12 +140,11 @@ impl<'a> Loader<'a> {
             let start = data.as_ptr() as usize - file.as_ptr() as usize;
             QMatrix::in_file(wt, rows, cols, &self.file, start..start + data.len())
         } else {
-            let t = qtensor_from_bytes(name, info.ty, &info.dims, data)?;
-            let q = requantize(&t, target)?;
+            let q = requantize(name, info.ty, data, target)?;
             self.converted += 1;
             let wt = WeightType::from_ggml_id(target.id)
                 .ok_or_else(|| Error::Compute(format!("no kernel for {target}")))?;
-            QMatrix::new(wt, rows, cols, q.data()?.into_owned())
+            QMatrix::new(wt, rows, cols, q)
         };
         self.tick();
         m.ok_or_else(|| Error::BadTensor {
@@ -158,75 +157,56 @@ impl<'a> Loader<'a> {
     pub(crate) fn vector(&mut self, name: &str, len: u64) -> Result<Vec<f32>> {
         let info = self.expect_dims(name, &[len])?;
         let data = self.gguf.tensor_data(self.file.as_slice(), info)?;
-        let v = qtensor_from_bytes(name, info.ty, &info.dims, data)?
-            .dequantize(&Device::Cpu)?
-            .to_vec1::<f32>()?;
+        let v = dequantize(name, info.ty, data, len as usize)?;
         self.tick();
         Ok(v)
     }
 }
 
-/// A candle tensor from GGUF tensor bytes (`dims` in ggml order). `name` is used in errors.
-pub fn qtensor_from_bytes(name: &str, ty: GgmlType, dims: &[u64], data: &[u8]) -> Result<QTensor> {
-    let dtype = ty.candle().ok_or_else(|| Error::UnsupportedTensorType {
+/// The `n` values of a tensor's bytes as f32. `name` is used in errors.
+pub fn dequantize(name: &str, ty: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>> {
+    let codec = Codec::of(ty).ok_or_else(|| Error::UnsupportedTensorType {
         name: name.into(),
         ty: ty.name.into(),
     })?;
-    let storage = storage_from_bytes(dtype, data)?;
-    let shape: Vec<usize> = dims.iter().rev().map(|&d| d as usize).collect();
-    Ok(QTensor::new(storage, shape)?)
+    if !n.is_multiple_of(codec.elems) || data.len() != n / codec.elems * codec.bytes {
+        return Err(Error::BadTensor {
+            name: name.into(),
+            reason: format!("{} bytes do not hold {n} values of {ty}", data.len()),
+        });
+    }
+    let mut out = vec![0f32; n];
+    codec.dequantize(data, &mut out);
+    Ok(out)
 }
 
-/// Converts a tensor to another type through f32 (rows must be whole blocks of the target).
-pub fn requantize(t: &QTensor, to: GgmlType) -> Result<QTensor> {
-    let dtype = to.candle().ok_or_else(|| Error::UnsupportedTensorType {
+/// Converts tensor bytes of type `from` to type `to` through f32 (rows must be whole blocks
+/// of `to`; the caller checks). `name` is used in errors.
+pub fn requantize(name: &str, from: GgmlType, data: &[u8], to: GgmlType) -> Result<Vec<u8>> {
+    let codec = Codec::of(from).ok_or_else(|| Error::UnsupportedTensorType {
+        name: name.into(),
+        ty: from.name.into(),
+    })?;
+    let target = Codec::of(to).ok_or_else(|| Error::UnsupportedTensorType {
         name: "(conversion target)".into(),
         ty: to.name.into(),
     })?;
-    let f = t.dequantize(&Device::Cpu)?;
-    Ok(QTensor::quantize(&f, dtype)?)
-}
-
-/// Copies tensor bytes into a typed block vector. candle's own `QStorage::from_data` casts the
-/// byte slice in place, which panics when the buffer holding the file is not aligned for the
-/// block type; copying into a `Vec<Block>` is the same single copy without that requirement.
-fn storage_from_bytes(dtype: GgmlDType, data: &[u8]) -> Result<QStorage> {
-    use candle_core::quantized::k_quants::*;
-    use candle_core::quantized::QuantizedType;
-    use half::{bf16, f16};
-
-    fn typed<T: GgmlType + Send + Sync + 'static>(data: &[u8]) -> Result<Box<dyn QuantizedType>> {
-        let size = std::mem::size_of::<T>();
-        if !data.len().is_multiple_of(size) {
-            return Err(Error::Compute(format!(
-                "{} bytes are not a whole number of {size}-byte blocks",
-                data.len()
-            )));
-        }
-        let n = data.len() / size;
-        let mut v: Vec<T> = vec![T::zeros(); n];
-        // SAFETY: every block type is a `#[repr(C)]` struct of plain numbers (or a float), so
-        // any byte pattern is a valid value; `v` holds exactly `data.len()` bytes.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), v.as_mut_ptr().cast::<u8>(), data.len()) };
-        Ok(Box::new(v))
+    let n = data.len() / codec.bytes * codec.elems;
+    if !n.is_multiple_of(target.elems) {
+        return Err(Error::BadTensor {
+            name: name.into(),
+            reason: format!("{n} values are not whole blocks of {to}"),
+        });
     }
-
-    let b = match dtype {
-        GgmlDType::F32 => typed::<f32>(data)?,
-        GgmlDType::F16 => typed::<f16>(data)?,
-        GgmlDType::BF16 => typed::<bf16>(data)?,
-        GgmlDType::Q4_0 => typed::<BlockQ4_0>(data)?,
-        GgmlDType::Q4_1 => typed::<BlockQ4_1>(data)?,
-        GgmlDType::Q5_0 => typed::<BlockQ5_0>(data)?,
-        GgmlDType::Q5_1 => typed::<BlockQ5_1>(data)?,
-        GgmlDType::Q8_0 => typed::<BlockQ8_0>(data)?,
-        GgmlDType::Q8_1 => typed::<BlockQ8_1>(data)?,
-        GgmlDType::Q2K => typed::<BlockQ2K>(data)?,
-        GgmlDType::Q3K => typed::<BlockQ3K>(data)?,
-        GgmlDType::Q4K => typed::<BlockQ4K>(data)?,
-        GgmlDType::Q5K => typed::<BlockQ5K>(data)?,
-        GgmlDType::Q6K => typed::<BlockQ6K>(data)?,
-        GgmlDType::Q8K => typed::<BlockQ8K>(data)?,
-    };
-    Ok(QStorage::Cpu(b))
+    // In pieces of 64Ki values (whole blocks of both types), so a large matrix never exists as
+    // f32 at once: wasm memory never shrinks, so a temporary would stay as the tab's peak.
+    const PIECE: usize = 1 << 16;
+    let mut out = Vec::with_capacity(n / target.elems * target.bytes);
+    let mut values = vec![0f32; PIECE.min(n)];
+    for piece in data.chunks(PIECE / codec.elems * codec.bytes) {
+        let v = &mut values[..piece.len() / codec.bytes * codec.elems];
+        codec.dequantize(piece, v);
+        out.extend_from_slice(&target.quantize(v));
+    }
+    Ok(out)
 }

@@ -174,11 +174,17 @@ fn weights_are_read_in_place_unless_converted() {
 }
 
 #[test]
-fn every_weight_type_candle_supports_runs() {
-    for ty in ["F32", "F16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"] {
+fn every_weight_type_runs() {
+    for ty in [
+        "F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
+    ] {
+        // K-quant rows are whole blocks of 256.
+        let width = if ty.ends_with("_K") { 256 } else { 64 };
         let cfg = TinyConfig {
             weight_type: ty,
             layers: 1,
+            embedding: width,
+            feed_forward: width,
             ..TinyConfig::default()
         };
         let mut m = load(&cfg, &LoadOptions::default());

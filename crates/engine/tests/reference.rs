@@ -2,7 +2,7 @@
 //!
 //! `tests/data/llamacpp-smollm2-135m-q4_1.json` holds llama.cpp's token ids for a corpus of
 //! strings and its greedy continuations of chat prompts, recorded by
-//! `tools/llamacpp/record.mjs` (`cargo xtask reference` regenerates it). The model itself is
+//! `reference/record.mjs` (`cargo xtask reference` regenerates it). The model itself is
 //! fetched by `cargo xtask models`; these tests fail with that hint when it is missing.
 //!
 //! Greedy continuations of two correct implementations part at near-ties, after which the texts

@@ -5,7 +5,7 @@ use yew::prelude::*;
 use crate::state::{Action, AppState};
 use crate::worker::WorkerHandle;
 
-/// The worker's loader script (next to the page; it imports Trunk's `worker.js`).
+/// The worker's loader script (next to the page; it imports one of the worker builds).
 pub const WORKER_URL: &str = "./worker-loader.js";
 
 /// The page's worker, started on first render.

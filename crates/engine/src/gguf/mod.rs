@@ -57,7 +57,7 @@ impl TensorInfo {
         self.dims.iter().product()
     }
 
-    /// Sizes in candle order (outermost first), e.g. `[rows, row_length]` for a matrix.
+    /// Sizes outermost first (the reverse of ggml's order), e.g. `[rows, row_length]`.
     pub fn shape(&self) -> Vec<usize> {
         // Each dim was checked to fit `usize` at parse time.
         self.dims.iter().rev().map(|&d| d as usize).collect()

@@ -1,12 +1,10 @@
 //! The ggml tensor storage types a GGUF file can name.
 
-use candle_core::quantized::GgmlDType;
-
 /// A ggml tensor type: how many elements one block holds and how many bytes it takes.
 ///
 /// Every type a current GGUF file can carry is listed so that a file is validated (row sizes,
-/// tensor sizes, offsets) even when the engine cannot compute with its type; `candle` tells which
-/// ones it can.
+/// tensor sizes, offsets) even when the engine cannot compute with its type;
+/// [`crate::quant::Codec::of`] tells which ones it can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GgmlType {
     /// The id stored in the file.
@@ -80,54 +78,6 @@ impl GgmlType {
             .and_then(|t| Self::from_id(t.0))
     }
 
-    /// The candle type used to compute with this one, if candle supports it.
-    pub fn candle(self) -> Option<GgmlDType> {
-        Some(match self.id {
-            0 => GgmlDType::F32,
-            1 => GgmlDType::F16,
-            2 => GgmlDType::Q4_0,
-            3 => GgmlDType::Q4_1,
-            6 => GgmlDType::Q5_0,
-            7 => GgmlDType::Q5_1,
-            8 => GgmlDType::Q8_0,
-            10 => GgmlDType::Q2K,
-            11 => GgmlDType::Q3K,
-            12 => GgmlDType::Q4K,
-            13 => GgmlDType::Q5K,
-            14 => GgmlDType::Q6K,
-            30 => GgmlDType::BF16,
-            _ => return None,
-        })
-    }
-
-    /// The type for a candle type.
-    pub fn from_candle(dtype: GgmlDType) -> Self {
-        let id = match dtype {
-            GgmlDType::F32 => 0,
-            GgmlDType::F16 => 1,
-            GgmlDType::Q4_0 => 2,
-            GgmlDType::Q4_1 => 3,
-            GgmlDType::Q5_0 => 6,
-            GgmlDType::Q5_1 => 7,
-            GgmlDType::Q8_0 => 8,
-            GgmlDType::Q8_1 => 9,
-            GgmlDType::Q2K => 10,
-            GgmlDType::Q3K => 11,
-            GgmlDType::Q4K => 12,
-            GgmlDType::Q5K => 13,
-            GgmlDType::Q6K => 14,
-            GgmlDType::Q8K => 15,
-            GgmlDType::BF16 => 30,
-        };
-        // Every candle type is in the table above.
-        Self::from_id(id).unwrap_or(Self {
-            id,
-            name: "?",
-            block_size: 1,
-            type_size: 1,
-        })
-    }
-
     /// Whether this is a block-quantized type (as opposed to plain floats or integers).
     pub fn is_quantized(self) -> bool {
         self.block_size > 1
@@ -154,13 +104,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn candle_types_agree_on_sizes() {
+    fn codecs_agree_on_sizes() {
         for &(id, ..) in TYPES {
             let t = GgmlType::from_id(id).unwrap();
-            if let Some(c) = t.candle() {
-                assert_eq!(c.block_size(), t.block_size as usize, "{t}");
-                assert_eq!(c.type_size(), t.type_size as usize, "{t}");
-                assert_eq!(GgmlType::from_candle(c), t);
+            if let Some(c) = crate::quant::Codec::of(t) {
+                assert_eq!(c.elems, t.block_size as usize, "{t}");
+                assert_eq!(c.bytes, t.type_size as usize, "{t}");
             }
         }
     }

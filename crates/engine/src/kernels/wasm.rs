@@ -52,15 +52,14 @@ pub(crate) fn rows_kernel4(_ty: WeightType) -> Option<RowsKernel4> {
 
 #[cfg(target_feature = "simd128")]
 pub(crate) fn rows_kernel4(ty: WeightType) -> Option<RowsKernel4> {
-    // The relaxed Q4_0 kernel, run once per row, keeps a prefill's speed: four rows of a
-    // 1536x576 product took 246 µs, against 233 for the eight-lane four-row kernel it
-    // replaced (`bench-kernels ab`); the plain build's whole-block four-row kernel took 254.
+    // The relaxed Q4_0 kernel, run once per row, keeps a prefill's speed (measured in
+    // docs/performance.md).
     if cfg!(target_feature = "relaxed-simd") && ty == WeightType::Q4_0 {
         return None;
     }
     // No relaxed version: with the weights widened once for four rows, two i16 dot products
     // per 16 weights and row are as cheap as the relaxed dot product, which V8 lowers to
-    // three instructions on x86 without VNNI (measured: prefill 49 tok/s relaxed, 66 plain).
+    // three instructions on x86 without VNNI (docs/performance.md).
     fn rows<const TY: u8>(w: &[u8], row_bytes: usize, xs: &[QRow<'_>; 4], out: &mut [f32], stride: usize) {
         for (j, row) in w.chunks_exact(row_bytes).enumerate() {
             let d = dot_n::<TY, 4>(row, xs);
@@ -299,12 +298,9 @@ fn dot_q4_0<const N: usize>(row: &[u8], xs: &[QRow<'_>; N]) -> [f32; N] {
 /// blocks are a group of four like the others, its missing blocks adding -0.0.
 ///
 /// Why: the eight-lane form spent two conversions, multiplies and adds per block on top of the
-/// integer work; this spends one of each per four blocks. Measured with `bench-kernels ab`:
-/// decode of the Q4_0 model 19–20% faster with relaxed SIMD. Then (stop 23) the i16 lanes
-/// added before widening (fewer instructions than widening each block's), the last blocks
-/// as a group instead of one at a time (this model's rows are 18 blocks, so two of every 18
-/// took the slow path), and the scales' check for infinities once per row ([`scales4`]):
-/// decode 0.91× the time again, a 1536×576 product 0.90×.
+/// integer work; this spends one of each per four blocks. The i16 lanes are added before
+/// widening, and the last blocks form one masked group (576-wide rows are 18 blocks). Timings
+/// are in docs/performance.md.
 #[cfg(target_feature = "simd128")]
 #[inline(always)]
 fn whole_blocks<const RELAXED: bool>(row: &[u8], x: &QRow<'_>, lanes: impl Fn(usize) -> v128) -> f32 {
@@ -424,8 +420,8 @@ fn hsum_i32x4(v: v128) -> i32 {
 /// activation scales at once; each product is the same rounded f32 as the scalar one.
 ///
 /// Only the relaxed kernels use it: in the plain simd128 kernels, whose blocks need more
-/// registers (four widened weight vectors), V8 spilled and they measured about 10% slower
-/// (Q8_0 and Q4_1, one and four activation rows), while the relaxed Q4_1 kernel gained ~25%.
+/// registers (four widened weight vectors), V8 spilled and they got slower, while the relaxed
+/// kernels gained (docs/performance.md).
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
 pub(crate) fn for_blocks<const N: usize>(
@@ -463,7 +459,7 @@ pub(crate) fn for_blocks<const N: usize>(
             ms[r] = f32x4_mul(mw, xsum);
         }
         // Spelled out rather than a loop: LLVM does not always unroll one, and then picks
-        // each lane through a jump table (measured 34% slower for Q5_1).
+        // each lane through a jump table, a third slower.
         let mut block = |k: usize| {
             // SAFETY: `b + k < nb`, so the block lies within `row`.
             let blk = unsafe { row.get_unchecked((b + k) * bb..(b + k + 1) * bb) };
@@ -532,9 +528,8 @@ fn lane(v: v128, k: usize) -> f32 {
 /// Why the caller checks the magnitudes once per row, not here: a branch to a widening of
 /// infinities and NaNs in every group of four blocks made V8 keep the live vectors on the
 /// stack around the (never taken) call. With the check after the row and the cheaper
-/// widening of [`f16x8_finite`] (one magnitude mask for scales and minimums), relaxed decode
-/// took 0.88× the time for Q4_1, 0.89× Q5_1, 0.92× Q4_0, 0.97× Q8_0 and 0.99× Q5_0
-/// (`bench-kernels ab`; Q4_0 with its own changes in [`whole_blocks`]).
+/// widening of [`f16x8_finite`] (one magnitude mask for scales and minimums), every type
+/// decodes faster (docs/performance.md).
 ///
 /// # Safety
 /// The four blocks' first two bytes (four with `min`) must be in bounds.
@@ -652,8 +647,7 @@ pub(crate) fn widen_activations(qs: &[i8], wide: &mut [i16], offset_sums: &mut [
 /// Whether any weight of these Q8_0 blocks (34 bytes each) is -128: read at load for every
 /// Q8_0 matrix (see `relaxed::dot_q8`).
 ///
-/// Why vector compares: a byte-by-byte fold added roughly 80 ms to loading the 145 MB Q8_0
-/// model, these roughly 15 (both measured on a busy machine, so only their ratio is firm).
+/// Why vector compares: a byte-by-byte fold made loading a Q8_0 model several times slower.
 #[cfg(target_feature = "relaxed-simd")]
 pub(crate) fn holds_minus_128(blocks: &[u8]) -> bool {
     let min = i8x16_splat(-128);
@@ -1067,11 +1061,10 @@ pub(crate) fn finish<const N: usize>(lo: [v128; N], hi: [v128; N], summs: [f32; 
 /// implementation-defined only when the second operand has its top bit set, so the weights go
 /// in unsigned (0..15 for 4-bit, 0..31 for 5-bit) and Q5_0's offset is removed by starting
 /// each lane from `-16 * (sum of its four activations)`, precomputed once per product and
-/// passed as the instruction's accumulator (it had been a multiply and a subtract per lane
-/// vector: decode 7% faster; Q4_0, which then took the same path, 10%). Q4_0 now sums whole
-/// blocks ([`dot_q4_0`]), its offset added once per block. The `_1` types have nothing to
-/// accumulate and use the 16-bit form and a pairwise widening instead, which skips the add of
-/// zero (Q4_1 decode 7% faster). The integer lanes are the definition's, so results stay
+/// passed as the instruction's accumulator (instead of a multiply and a subtract per lane
+/// vector). Q4_0 sums whole blocks ([`dot_q4_0`]), its offset added once per block. The `_1`
+/// types have nothing to accumulate and use the 16-bit form and a pairwise widening instead,
+/// which skips V8's add of a zero accumulator. The integer lanes are the definition's, so results stay
 /// bit-identical. Q8_0's weights are signed: [`dot_q8`] moves their signs onto the
 /// activations.
 #[cfg(target_feature = "relaxed-simd")]
@@ -1109,9 +1102,7 @@ mod relaxed {
     /// Q4_0's definition ([`super::super::scalar::dot_whole_blocks`]) with the relaxed dot
     /// product, through [`super::whole_blocks`]: each block's 32 products of unsigned weights
     /// (0..=15) in four lanes, and Q4_0's offset added as minus eight times the block's
-    /// activation sum (`block_offsets`). Measured with `bench-kernels ab` against the
-    /// eight-lane kernel this replaced: decode of the Q4_0 model 0.80–0.82× the time, a
-    /// 1536x576 product 0.78×.
+    /// activation sum (`block_offsets`).
     #[inline(always)]
     fn dot_q4_0(row: &[u8], x: &QRow<'_>) -> f32 {
         let bb = WeightType::Q4_0.block_bytes();
@@ -1148,8 +1139,7 @@ mod relaxed {
     ///
     /// Why: the plain kernel widens weights and activations to 16 bits (a byte shuffle and
     /// four extends per block) and converts each block's scale alone; this one takes bytes and
-    /// four blocks' scales at once (`for_blocks`). Measured with `bench-kernels ab`: a
-    /// 1536x576 product 28% faster, decode of the Q8_0 model 22%.
+    /// four blocks' scales at once (`for_blocks`); faster by a fifth (docs/performance.md).
     #[inline(always)]
     fn dot_q8<const N: usize>(row: &[u8], xs: &[QRow<'_>; N]) -> [f32; N] {
         let nb = xs[0].d.len();

@@ -109,11 +109,9 @@ unsafe fn block_lanes((w, signed): (__m256i, bool), q: __m256i) -> __m256 {
 /// `TY`: 1 = Q4_1, 2 = Q5_0, 3 = Q5_1, 4 = Q8_0 (Q4_0 sums whole blocks: [`rows_q4_0_avx2`]).
 ///
 /// One weight row at a time, its blocks in order, so the matrix is read strictly in address
-/// order. Why not several rows at once (which shares each activation load): interleaving four
-/// rows, 612 bytes apart in a Q8_0 matrix of this model, made decode 1.7–2.7× slower on 1
-/// thread (Q8_0 38 against 105 tok/s, Q4_1 58 against 105; `omp bench`, both builds
-/// alternated). Decode reads each weight once, and the four-way pattern read memory at about
-/// half the rate the sequential one does; the wasm kernels walk one row at a time too.
+/// order. Why not several rows at once (which shares each activation load): decode reads each
+/// weight once, and interleaving four rows read memory at about half the sequential rate, so
+/// decode was twice as slow (docs/performance.md); the wasm kernels walk one row at a time too.
 #[target_feature(enable = "avx2,f16c")]
 unsafe fn rows_avx2<const TY: u8>(w: &[u8], row_bytes: usize, x: &QRow<'_>, out: &mut [f32]) {
     let bb = block_bytes(TY);
@@ -196,7 +194,7 @@ unsafe fn rows4_avx2<const TY: u8>(
 /// (lane `k`: block `b + k`) and scaled, converted, multiplied and added at once, lane `k`
 /// being accumulator `(b + k) % 4`. Exact integers, and every float operation the definition's.
 ///
-/// Natively this decodes 6–7% slower than the eight-lane kernel did (256-bit registers already
+/// Natively this is a little slower than the eight-lane kernel was (256-bit registers already
 /// held a block's eight lanes in one); the definition serves the browser, where it is faster.
 #[target_feature(enable = "avx2,f16c")]
 unsafe fn rows_q4_0_avx2<const N: usize>(

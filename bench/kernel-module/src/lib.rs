@@ -1,7 +1,7 @@
 //! A bare wasm module over the engine, for timing kernel changes on a noisy machine.
 //!
-//! Why: this VM's speed drifts by ±20% within minutes, so two `bench-browser` runs cannot tell
-//! a 5% kernel change from noise. `cargo xtask bench-kernels` builds this crate for the browser
+//! Why: this VM's speed drifts by ±20% within minutes, so two `bench browser` runs cannot tell
+//! a 5% kernel change from noise. `cargo xtask bench kernels` builds this crate for the browser
 //! twice (before and after a change), instantiates both modules in one headless-Chromium page
 //! and alternates them step by step, so drift hits both alike; the median of the per-step time
 //! ratios is the answer. No wasm-bindgen: the page calls these exports directly and writes the

@@ -1,5 +1,5 @@
 // A/B timing of two kernel-bench modules in one headless Chromium page (`cargo xtask
-// bench-kernels ab`). Alternating the two step by step means the machine's drift affects both
+// bench kernels ab`). Alternating the two step by step means the machine's drift affects both
 // alike; the median of the per-step ratios B/A is the answer (under 1: B is faster).
 //
 // usage: node kernels.mjs A.wasm B.wasm [decode | TYPE,ROWS,COLS,M] [--model FILE] [--warmup STEPS]

@@ -4,7 +4,7 @@ import {chromium} from "playwright-core";
 import fs from "node:fs";
 import path from "node:path";
 import {fileURLToPath} from "node:url";
-import {FLAGS, CHROMIUM} from "../e2e/harness.mjs";
+import {FLAGS, CHROMIUM} from "../../tests/browser/harness.mjs";
 
 /** Removes `--model FILE` from `args` and returns FILE, or the bundled model when absent. */
 export function takeModelArg(args) {

@@ -1,4 +1,4 @@
-// Where a decode step's time goes (`cargo xtask bench-kernels profile`): loads one kernel-bench
+// Where a decode step's time goes (`cargo xtask bench kernels profile`): loads one kernel-bench
 // module and a model in headless Chromium, runs the prompt and 40 warm-up steps, then samples
 // 120 decode steps with the DevTools CPU profiler and prints each wasm function's share of the
 // samples (self time), largest first. Why: the kernel A/B says whether a change helps; this

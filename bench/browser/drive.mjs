@@ -1,4 +1,4 @@
-// Drives tests/bench/index.html in Debian's headless Chromium: for every model file, omp and
+// Drives bench/browser/index.html in Debian's headless Chromium: for every model file, omp and
 // wllama on the same prompt, 1 thread on a plain origin and (when an isolated origin is given)
 // 2 threads on a cross-origin-isolated one. Each engine run gets a fresh browser, so the
 // renderer's peak resident memory (VmHWM) is that run's peak tab memory. Prints one table and,
@@ -7,7 +7,7 @@ import {chromium} from "playwright-core";
 import {mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
-import {FLAGS, CHROMIUM} from "../e2e/harness.mjs";
+import {FLAGS, CHROMIUM} from "../../tests/browser/harness.mjs";
 
 function arg(name, fallback) {
     const i = process.argv.indexOf(`--${name}`);
