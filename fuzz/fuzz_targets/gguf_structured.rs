@@ -6,12 +6,13 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use omp_engine::clock;
-use omp_engine::fixtures::{tiny_llama, TinyConfig, TinyVocab};
+use omp_engine::fixtures::{reference_models, tiny, tiny_llama, TinyConfig, TinyVocab};
 use omp_engine::protocol::{LoadOptions, SamplingParams};
 use omp_engine::Model;
 
-fn models() -> &'static [Vec<u8>; 2] {
-    static M: OnceLock<[Vec<u8>; 2]> = OnceLock::new();
+/// The tiny llama with each tokenizer family, then every architecture's reference model.
+fn models() -> &'static [Vec<u8>] {
+    static M: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     M.get_or_init(|| {
         let make = |vocab| {
             tiny_llama(&TinyConfig {
@@ -21,16 +22,21 @@ fn models() -> &'static [Vec<u8>; 2] {
             })
             .to_bytes()
         };
-        [make(TinyVocab::Bpe), make(TinyVocab::Spm)]
+        let mut all = vec![make(TinyVocab::Bpe), make(TinyVocab::Spm)];
+        for (_, arch, shape) in reference_models() {
+            all.extend(tiny(arch, &shape).map(|w| w.to_bytes()));
+        }
+        all
     })
 }
 
 fuzz_target!(|data: &[u8]| {
-    // data: [which model, then (u16 position, byte) triples]
+    // data: [which model (the corpus's 0 and 1 stay the two llamas), then (u16 position, byte)
+    // triples]
     let Some((&which, edits)) = data.split_first() else {
         return;
     };
-    let mut bytes = models()[usize::from(which & 1)].clone();
+    let mut bytes = models()[usize::from(which) % models().len()].clone();
     let header = bytes.len().min(16 << 10);
     for e in edits.chunks_exact(3) {
         let pos = usize::from(u16::from_le_bytes([e[0], e[1]])) % header;

@@ -96,9 +96,13 @@ export const tests = [
         assertEq(await shown(), ["llama-2-7b-chat-q4_k_m"], "licence filter");
         await page.getByTestId("filter-license").selectOption("");
         // An architecture the engine cannot run: disabled, with the reason.
-        const qwen = page.locator('[data-model="qwen2.5-0.5b-instruct-q8_0"]');
-        assert(await qwen.getByTestId("load-qwen2.5-0.5b-instruct-q8_0").isDisabled(), "Qwen2.5 cannot be loaded");
-        assert((await qwen.getByTestId("why-not").textContent()).includes("qwen2"), "and says why");
+        const phi2 = page.locator('[data-model="phi-2-q4_0"]');
+        assert(await phi2.getByTestId("load-phi-2-q4_0").isDisabled(), "Phi-2 cannot be loaded");
+        assert((await phi2.getByTestId("why-not").textContent()).includes("phi2"), "and says why");
+        // Qwen2.5 (qwen2) and the second local model (gemma3) can.
+        for (const id of ["qwen2.5-0.5b-instruct-q8_0", "gemma-3-270m-q4_k_m"]) {
+            assert(!(await page.getByTestId(`load-${id}`).isDisabled()), `${id} can be loaded`);
+        }
         // Too large for a tab: disabled, with the estimate.
         const mistral = page.locator('[data-model="mistral-7b-instruct-v0.2-q4_k_m"]');
         assert(await mistral.getByTestId("load-mistral-7b-instruct-v0.2-q4_k_m").isDisabled(), "Mistral 7B cannot be loaded");

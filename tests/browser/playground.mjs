@@ -8,6 +8,8 @@ import {
 } from "./harness.mjs";
 
 const MODEL = process.env.OMP_MODEL;
+/** Gemma 3 270M (base, Q4_K_M): the second local model, another architecture and K-quants. */
+const GEMMA = process.env.OMP_GEMMA3_MODEL;
 /** The app served with COOP/COEP, as `cargo xtask serve` does. */
 const ISOLATED = process.env.OMP_ISOLATED_URL;
 const OMP = process.env.OMP_BIN ?? "target/release/omp";
@@ -15,16 +17,16 @@ const GREEDY_PROMPT = "What is an open model?";
 
 /** What `omp generate` produces natively for the same request (`convert`: with load-time
  * conversion of slow weight types, which the app does only when asked, `?convert=1`). */
-function nativeGreedy(prompt, maxTokens, convert = false, extra = []) {
-    const args = ["generate", MODEL, "--chat", "--prompt", prompt, "--temperature", "0", "--max-tokens", String(maxTokens), "--json", ...extra];
+function nativeGreedy(prompt, maxTokens, convert = false, extra = [], model = MODEL) {
+    const args = ["generate", model, "--chat", "--prompt", prompt, "--temperature", "0", "--max-tokens", String(maxTokens), "--json", ...extra];
     if (convert) args.push("--convert");
     return JSON.parse(execFileSync(OMP, args, {encoding: "utf8"})).ids;
 }
 
-/** Runs in the page: starts the engine worker at `url`, loads the bundled file without
- * conversion and answers `prompt` greedily with 24 tokens; returns the worker's Ready flags and
- * the token ids. */
-const workerGreedy = ({url, prompt}) => new Promise((resolve, reject) => {
+/** Runs in the page: starts the engine worker at `url`, loads `file` (the bundled model unless
+ * named) without conversion and answers `prompt` greedily with 24 tokens; returns the worker's
+ * Ready flags and the token ids. */
+const workerGreedy = ({url, prompt, file = "models/SmolLM2-135M-Instruct.Q4_1.gguf"}) => new Promise((resolve, reject) => {
     const w = new Worker(url);
     const out = {ids: []};
     const send = (r) => w.postMessage(JSON.stringify(r));
@@ -35,7 +37,7 @@ const workerGreedy = ({url, prompt}) => new Promise((resolve, reject) => {
             out.relaxed = ev.relaxed_simd;
             out.threads = ev.threads;
             send({type: "load", options: {context_length: 2048, convert: "none"}, source: {
-                url: "models/SmolLM2-135M-Instruct.Q4_1.gguf", label: url, sha256: null, bytes: null, kind: "url"}});
+                url: file, label: url, sha256: null, bytes: null, kind: "url"}});
         } else if (ev.type === "loaded") {
             send({type: "generate", id: 1, messages: [{role: "user", content: prompt}],
                 params: {temperature: 0, top_k: 0, top_p: 1, min_p: 0, max_tokens: 24}});
@@ -152,6 +154,24 @@ export const tests = [
         await plain.goto(BASE);
         const single = await plain.evaluate(workerGreedy, {url: "worker-loader.js?threads=2", prompt: GREEDY_PROMPT});
         assertEq(single.threads, 1, "threads without isolation");
+    })],
+
+    ["Gemma 3 270M (gemma3, K-quants) answers with the native engine's tokens in all three worker builds", () => withBrowser(async (ctx) => {
+        const file = "models/gemma-3-270m-q4_k_m.gguf";
+        const prompt = "List the days of the week.";
+        const native = nativeGreedy(prompt, 24, false, [], GEMMA);
+        assert(native.length > 0, "native tokens");
+        const page = await ctx.newPage();
+        await page.goto(BASE);
+        for (const build of ["plain", "relaxed"]) {
+            const run = await page.evaluate(workerGreedy, {url: `worker-loader.js?build=${build}`, prompt, file});
+            assertEq(run.ids, native, `${build} build vs native`);
+        }
+        const isolated = await ctx.newPage();
+        await isolated.goto(ISOLATED);
+        const run = await isolated.evaluate(workerGreedy, {url: "worker-loader.js?threads=2", prompt, file});
+        assertEq(run.threads, 2, "threads the worker reports");
+        assertEq(run.ids, native, "threaded build vs native");
     })],
 
     ["Stop halts generation within 300 ms and the next prompt works", () => withBrowser(async (ctx) => {

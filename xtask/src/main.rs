@@ -41,7 +41,7 @@ enum Verb {
     /// Fetch and verify the bundled models into `public/models/`.
     Models,
     /// Regenerate the llama.cpp reference records in `crates/engine/tests/data/`.
-    Reference,
+    Reference(reference::Args),
     /// Benchmarks: native against llama.cpp, the browser against wllama, kernel A/B timing.
     #[command(subcommand)]
     Bench(bench::Verb),
@@ -70,7 +70,7 @@ fn main() -> Result<()> {
             r
         }
         Verb::Models => models::ensure_all(&root),
-        Verb::Reference => reference::run(&root),
+        Verb::Reference(a) => reference::run(&root, &a),
         Verb::Bench(v) => bench::run(&root, v),
         Verb::Fuzz(a) => fuzz::run(&root, &a),
         Verb::Cache => cache::show(),
@@ -95,5 +95,7 @@ mod tests {
         assert!(Cli::try_parse_from(["cargo xtask", "test", "--quick"]).is_ok());
         assert!(Cli::try_parse_from(["cargo xtask", "test", "--only", "lint,browser"]).is_ok());
         assert!(Cli::try_parse_from(["cargo xtask", "test", "--only", "nope"]).is_err());
+        assert!(Cli::try_parse_from(["cargo xtask", "reference", "--only", "archs"]).is_ok());
+        assert!(Cli::try_parse_from(["cargo xtask", "reference", "--only", "nope"]).is_err());
     }
 }

@@ -169,6 +169,7 @@ fn browser(root: &Path, filter: Option<&str>) -> Result<()> {
     // As `cargo xtask serve` deploys it: cross-origin isolated, so the threaded build.
     let isolated = server::start(crate::serve::site(root, &crate::security::Policy::default()))?;
     let model = models::bundled_path(root)?;
+    let gemma = root.join("public/models/gemma-3-270m-q4_k_m.gguf");
     // The native engine the browser's tokens are compared with: the test profile's build (the
     // engine is optimized there too), which the Rust stage has already made.
     util::run("cargo", &["build", "-p", "omp-cli"])?;
@@ -179,6 +180,7 @@ fn browser(root: &Path, filter: Option<&str>) -> Result<()> {
         ("OMP_THIRD_URL", third.as_str()),
         ("OMP_ISOLATED_URL", isolated.as_str()),
         ("OMP_MODEL", util::s(&model)),
+        ("OMP_GEMMA3_MODEL", util::s(&gemma)),
         ("OMP_BIN", util::s(&omp)),
     ];
     if let Some(f) = filter {

@@ -80,7 +80,7 @@ pub enum Error {
         ty: String,
     },
     /// An architecture the engine does not implement.
-    #[error("the architecture {0:?} is not supported yet (supported: {supported})", supported = crate::arch::SUPPORTED.join(", "))]
+    #[error("the architecture {0:?} is not supported yet (supported: {supported})", supported = crate::arch::supported().join(", "))]
     UnsupportedArchitecture(String),
     /// The tokenizer in the metadata is unusable.
     #[error("tokenizer: {0}")]

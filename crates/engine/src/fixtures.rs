@@ -1,10 +1,12 @@
-//! Tiny random-weight models built in code, for tests that must not wait for a real model.
+//! Tiny random-weight models built in code, for tests that must not wait for a real model: any
+//! architecture of the registry, from its own tensor list.
 //!
 //! The weights are random, so the text they generate is gibberish, but every code path (GGUF
 //! parsing, both tokenizer families, chat templates, quantized kernels, sampling) is exercised
 //! with files of a few hundred kilobytes.
 
-use crate::gguf::{Array, GgmlType, GgufWriter, Value};
+use crate::arch::{Arch, Need, TensorSpec};
+use crate::gguf::{Array, GgmlType, Gguf, GgufWriter, Value};
 use crate::sampling::Rng;
 
 /// Which tokenizer family the tiny model carries.
@@ -16,9 +18,9 @@ pub enum TinyVocab {
     Spm,
 }
 
-/// Shape and contents of a tiny llama model.
+/// Shape and contents of a tiny model of any architecture.
 #[derive(Debug, Clone)]
-pub struct TinyConfig {
+pub struct TinyShape {
     /// Tokenizer family.
     pub vocab: TinyVocab,
     /// Storage type of the block matrices (`Q4_0`, `Q4_1`, `Q8_0`, `F16`, `F32`, ...).
@@ -31,7 +33,9 @@ pub struct TinyConfig {
     pub heads: u32,
     /// Key/value heads.
     pub kv_heads: u32,
-    /// Feed-forward width.
+    /// Width of a head, when it is not `embedding / heads`.
+    pub head_dim: Option<u32>,
+    /// Feed-forward width (an expert's, with experts).
     pub feed_forward: u32,
     /// Trained context length.
     pub context: u32,
@@ -39,9 +43,21 @@ pub struct TinyConfig {
     pub seed: u64,
     /// Whether `output.weight` is absent (tied to `token_embd.weight`).
     pub tied: bool,
+    /// Experts per layer (0: dense), for architectures that have them.
+    pub experts: u32,
+    /// Experts used per token.
+    pub experts_used: u32,
+    /// Sliding window, for architectures that have one.
+    pub window: Option<u32>,
+    /// The scale of the embedding's random values: larger values give more peaked next-token
+    /// distributions through the tied output (the reference tests want clear choices).
+    pub embedding_scale: f32,
 }
 
-impl Default for TinyConfig {
+/// The shape of a tiny llama model (the name tests have always used).
+pub type TinyConfig = TinyShape;
+
+impl Default for TinyShape {
     fn default() -> Self {
         Self {
             vocab: TinyVocab::Bpe,
@@ -50,10 +66,15 @@ impl Default for TinyConfig {
             embedding: 64,
             heads: 4,
             kv_heads: 2,
+            head_dim: None,
             feed_forward: 128,
             context: 256,
             seed: 1,
             tied: true,
+            experts: 0,
+            experts_used: 0,
+            window: None,
+            embedding_scale: 0.1,
         }
     }
 }
@@ -159,82 +180,115 @@ pub fn encode_tensor(values: &[f32], ty: GgmlType) -> Vec<u8> {
         .quantize(values)
 }
 
-/// One tensor of a llama model: name, dims (ggml order), storage type, and the scale of its
-/// random values (`None`: a norm weight near 1).
-type TensorSpec = (String, Vec<u64>, GgmlType, Option<f32>);
-
-/// Metadata and the tensor list of a llama model with `cfg`'s shape.
-fn llama_layout(cfg: &TinyConfig) -> (GgufWriter, Vec<TensorSpec>) {
+/// Metadata and the tensor list (with each tensor's type) of a model of architecture `arch`
+/// with `shape`'s sizes: the common keys here, the architecture's own from
+/// [`Arch::tiny_keys`], and the tensors from its own [`Arch::tensors`] (required ones, and
+/// optional ones its real models have).
+fn layout(arch: &dyn Arch, shape: &TinyShape) -> Option<(GgufWriter, Vec<(TensorSpec, GgmlType)>)> {
+    let name = arch.name();
     let mut w = GgufWriter::new();
-    w.str("general.architecture", "llama");
-    w.str("general.name", "tiny-test-llama");
+    w.str("general.architecture", name);
+    // Not the architecture's name: llama.cpp keys some vocabulary quirks on `general.name`
+    // (a name containing "phi3" makes it look up tokens the tiny vocabulary does not have).
+    w.str("general.name", "tiny random-weight test model");
     w.str("general.license", "apache-2.0");
-    let n_vocab = vocab_metadata(&mut w, cfg.vocab) as u64;
-    w.u32("llama.block_count", cfg.layers);
-    w.u32("llama.context_length", cfg.context);
-    w.u32("llama.embedding_length", cfg.embedding);
-    w.u32("llama.feed_forward_length", cfg.feed_forward);
-    w.u32("llama.attention.head_count", cfg.heads);
-    w.u32("llama.attention.head_count_kv", cfg.kv_heads);
-    w.f32("llama.rope.freq_base", 10000.0);
-    w.f32("llama.attention.layer_norm_rms_epsilon", 1e-5);
+    let n_vocab = vocab_metadata(&mut w, shape.vocab) as u64;
+    let key = |k: &str| format!("{name}.{k}");
+    w.u32(key("block_count"), shape.layers);
+    w.u32(key("context_length"), shape.context);
+    w.u32(key("embedding_length"), shape.embedding);
+    w.u32(key("feed_forward_length"), shape.feed_forward);
+    w.u32(key("attention.head_count"), shape.heads);
+    w.u32(key("attention.head_count_kv"), shape.kv_heads);
+    if let Some(hd) = shape.head_dim {
+        w.u32(key("attention.key_length"), hd);
+        w.u32(key("attention.value_length"), hd);
+    }
+    if shape.experts > 0 {
+        w.u32(key("expert_count"), shape.experts);
+        w.u32(key("expert_used_count"), shape.experts_used);
+    }
+    arch.tiny_keys(&mut w, shape);
+    // The configuration the architecture reads from these keys decides its tensors.
+    let q8 = GgmlType::from_name("Q8_0")?;
+    let mut probe = w.clone();
+    probe.zero_tensor("token_embd.weight", &[u64::from(shape.embedding), n_vocab], q8)?;
+    let (header, len) = probe.header();
+    let gguf = Gguf::parse_prefix(&header, len).ok()?;
+    let cfg = arch.config(&gguf).ok()?;
+    let ty = GgmlType::from_name(shape.weight_type)?;
+    let f32t = GgmlType::from_name("F32")?;
+    let specs = arch
+        .tensors(&cfg, &gguf)
+        .into_iter()
+        .filter(|s| match s.need {
+            Need::Required | Need::Usual => true,
+            Need::Optional => s.name == "output.weight" && !shape.tied,
+        })
+        .map(|s| {
+            let t = if s.dims.len() == 1 || s.name.ends_with("ffn_gate_inp.weight") {
+                f32t
+            } else if s.name == "token_embd.weight" {
+                q8
+            } else {
+                ty
+            };
+            (s, t)
+        })
+        .collect();
+    Some((w, specs))
+}
 
-    let ty = GgmlType::from_name(cfg.weight_type).expect("a known type name");
-    let f32t = GgmlType::from_name("F32").expect("F32 exists");
-    let q8 = GgmlType::from_name("Q8_0").expect("Q8_0 exists");
-    let (d, ff) = (u64::from(cfg.embedding), u64::from(cfg.feed_forward));
-    let hd = d / u64::from(cfg.heads);
-    let kv = hd * u64::from(cfg.kv_heads);
-    let s = 1.0 / (d as f32).sqrt();
-    let mut t = Vec::new();
-    // Small embeddings keep the logits of the tied output flat enough that sampling varies.
-    t.push(("token_embd.weight".to_string(), vec![d, n_vocab], q8, Some(0.1)));
-    for i in 0..cfg.layers {
-        t.push((format!("blk.{i}.attn_norm.weight"), vec![d], f32t, None));
-        t.push((format!("blk.{i}.attn_q.weight"), vec![d, d], ty, Some(s)));
-        t.push((format!("blk.{i}.attn_k.weight"), vec![d, kv], ty, Some(s)));
-        t.push((format!("blk.{i}.attn_v.weight"), vec![d, kv], ty, Some(s)));
-        t.push((format!("blk.{i}.attn_output.weight"), vec![d, d], ty, Some(s)));
-        t.push((format!("blk.{i}.ffn_norm.weight"), vec![d], f32t, None));
-        t.push((format!("blk.{i}.ffn_gate.weight"), vec![d, ff], ty, Some(s)));
-        t.push((format!("blk.{i}.ffn_up.weight"), vec![d, ff], ty, Some(s)));
-        t.push((
-            format!("blk.{i}.ffn_down.weight"),
-            vec![ff, d],
-            ty,
-            Some(1.0 / (ff as f32).sqrt()),
-        ));
+/// The random values of a tensor: norm weights near 1, biases and matrices small and random
+/// (a matrix's scaled by `1/sqrt(row length)`), the embedding (and an untied output) by the
+/// shape's embedding scale.
+fn values(spec: &TensorSpec, shape: &TinyShape, rng: &mut Rng) -> Vec<f32> {
+    let n: u64 = spec.dims.iter().product();
+    let is_norm = spec.name.contains("norm") && spec.name.ends_with(".weight");
+    if is_norm {
+        return (0..n).map(|i| 1.0 + 0.01 * (i % 7) as f32).collect();
     }
-    t.push(("output_norm.weight".to_string(), vec![d], f32t, None));
-    if !cfg.tied {
-        t.push(("output.weight".to_string(), vec![d, n_vocab], ty, Some(0.1)));
+    let scale = if spec.name.starts_with("token_embd") || spec.name.starts_with("output.") {
+        shape.embedding_scale
+    } else if spec.name.ends_with(".bias") {
+        0.05
+    } else if spec.name.starts_with("rope_") {
+        return (0..n).map(|i| 1.0 + (i % 3) as f32).collect();
+    } else {
+        1.0 / (spec.dims[0] as f32).sqrt()
+    };
+    (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * scale).collect()
+}
+
+/// A tiny model of architecture `arch` as a writer, so tests can alter it before serialising;
+/// `None` for an unknown architecture or a shape whose rows are not whole blocks of its type.
+pub fn tiny(arch: &str, shape: &TinyShape) -> Option<GgufWriter> {
+    let arch = crate::arch::find(arch)?;
+    let (mut w, specs) = layout(arch, shape)?;
+    let mut rng = Rng::new(shape.seed);
+    for (spec, ty) in specs {
+        let v = values(&spec, shape, &mut rng);
+        if spec.dims[0] % u64::from(ty.block_size) != 0 {
+            return None;
+        }
+        w.tensor(spec.name, &spec.dims, ty, encode_tensor(&v, ty));
     }
-    (w, t)
+    Some(w)
 }
 
 /// A tiny llama model as a writer, so tests can alter it before serialising.
 pub fn tiny_llama(cfg: &TinyConfig) -> GgufWriter {
-    let (mut w, tensors) = llama_layout(cfg);
-    let mut rng = Rng::new(cfg.seed);
-    for (name, dims, ty, scale) in tensors {
-        let n: u64 = dims.iter().product();
-        let values: Vec<f32> = match scale {
-            None => (0..n).map(|i| 1.0 + 0.01 * (i % 7) as f32).collect(),
-            Some(scale) => (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * scale).collect(),
-        };
-        let data = encode_tensor(&values, ty);
-        w.tensor(name, &dims, ty, data);
-    }
-    w
+    tiny("llama", cfg).unwrap_or_default()
 }
 
 /// A llama model of any size whose weights are all zero and never materialised: serve
 /// [`GgufWriter::header`] and zeros after it to test what happens with a model too large for a
 /// browser tab, without a multi-gigabyte file. `None` when a tensor's shape does not fit its type.
 pub fn virtual_llama(cfg: &TinyConfig) -> Option<GgufWriter> {
-    let (mut w, tensors) = llama_layout(cfg);
-    for (name, dims, ty, _) in tensors {
-        w.zero_tensor(name, &dims, ty)?;
+    let arch = crate::arch::find("llama")?;
+    let (mut w, specs) = layout(arch, cfg)?;
+    for (spec, ty) in specs {
+        w.zero_tensor(spec.name, &spec.dims, ty)?;
     }
     Some(w)
 }
@@ -242,4 +296,85 @@ pub fn virtual_llama(cfg: &TinyConfig) -> Option<GgufWriter> {
 /// The bytes of [`tiny_llama`] with the default configuration.
 pub fn tiny_llama_bytes() -> Vec<u8> {
     tiny_llama(&TinyConfig::default()).to_bytes()
+}
+
+/// The shape of the tiny model of each architecture that the llama.cpp reference test runs
+/// (`tests/archs.rs`, recorded by `cargo xtask reference`): the features that distinguish the
+/// architecture at small sizes (grouped, multi-query and full multi-head attention, a head
+/// wider than the residual's share, experts, sliding windows, tied and untied heads), and
+/// embeddings large enough that the next-token choices are clear.
+pub fn reference_shape(arch: &str) -> TinyShape {
+    let base = TinyShape {
+        layers: 2,
+        embedding: 64,
+        heads: 4,
+        kv_heads: 2,
+        feed_forward: 128,
+        context: 512,
+        seed: 7,
+        embedding_scale: 1.0,
+        // An output matrix of its own: through the tied embedding, these large embeddings make
+        // every architecture predict its input token, whatever its blocks compute.
+        tied: false,
+        ..TinyShape::default()
+    };
+    match arch {
+        "qwen3" => TinyShape {
+            head_dim: Some(32),
+            ..base
+        },
+        "qwen3moe" | "granitemoe" => TinyShape {
+            experts: 4,
+            experts_used: 2,
+            feed_forward: 64,
+            ..base
+        },
+        "gemma3" => TinyShape {
+            vocab: TinyVocab::Spm,
+            layers: 6,
+            kv_heads: 1,
+            head_dim: Some(32),
+            window: Some(8),
+            ..base
+        },
+        // Phi-3 ships Llama 2's SentencePiece vocabulary.
+        "phi3" => TinyShape {
+            vocab: TinyVocab::Spm,
+            kv_heads: 4,
+            ..base
+        },
+        "olmo2" => TinyShape { kv_heads: 4, ..base },
+        "falcon" => TinyShape { kv_heads: 1, ..base },
+        _ => base,
+    }
+}
+
+/// Every tiny model the llama.cpp reference test runs, as (record key, architecture, shape):
+/// each architecture's [`reference_shape`], and the variants an architecture's name hides
+/// (`llama` with a mixture of experts is Mixtral).
+pub fn reference_models() -> Vec<(String, &'static str, TinyShape)> {
+    let mut all: Vec<_> = crate::arch::ARCHS
+        .iter()
+        .map(|a| (a.name().to_string(), a.name(), reference_shape(a.name())))
+        .collect();
+    let moe = TinyShape {
+        experts: 4,
+        experts_used: 2,
+        feed_forward: 64,
+        ..reference_shape("llama")
+    };
+    all.push(("llama-moe".into(), "llama", moe));
+    all
+}
+
+/// The token sequence the reference test feeds the tiny model of `arch` (`n` ids below
+/// `vocab`, the same on every run).
+pub fn reference_tokens(arch: &str, vocab: usize, n: usize) -> Vec<u32> {
+    let seed = arch
+        .bytes()
+        .fold(1u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|_| (rng.next_f32() * vocab as f32) as u32 % vocab as u32)
+        .collect()
 }

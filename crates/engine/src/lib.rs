@@ -32,6 +32,7 @@ pub mod fixtures;
 mod generate;
 pub mod gguf;
 pub mod kernels;
+pub mod layers;
 mod model;
 pub mod pool;
 pub mod quant;

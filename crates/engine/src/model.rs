@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use omp_protocol::{ChatMessage, LoadOptions, MemoryEstimate, ModelInfo, TensorTypeCount, TokenScore};
 
-use crate::arch::{self, Dims, Network};
+use crate::arch::{self, Config, Network};
 use crate::bytes::FileBytes;
 use crate::chat::ChatTemplate;
 use crate::error::{Error, Result};
@@ -100,7 +100,7 @@ impl Model {
         let template = build_template(&gguf, &tokenizer);
         let context = info.loaded_context as usize;
         let mut loader = Loader::new(&gguf, file, options.convert, progress);
-        let network = Network::load(&gguf, &mut loader, context, options.kv_cache)?;
+        let network = Network::load(&gguf, &mut loader, context, options.kv_cache, options)?;
         info.converted_tensors = loader.converted as u32;
         Ok(Self {
             network,
@@ -284,7 +284,8 @@ fn build_template(gguf: &Gguf, tok: &Tokenizer) -> std::result::Result<ChatTempl
 /// Describes a model from its header alone: no tensor data is read, so this works on the
 /// first bytes of a file (an HTTP Range request) before deciding to download it.
 pub fn inspect(gguf: &Gguf, options: &LoadOptions) -> Result<ModelInfo> {
-    let dims = arch::dims(gguf)?;
+    let cfg = arch::config(gguf)?;
+    let dims = cfg.dims();
     let context = (options.context_length as usize).clamp(MIN_CONTEXT, dims.context.max(MIN_CONTEXT));
     let mut by_type: BTreeMap<GgmlType, (u32, u64)> = BTreeMap::new();
     let mut parameters = 0u64;
@@ -334,7 +335,7 @@ pub fn inspect(gguf: &Gguf, options: &LoadOptions) -> Result<ModelInfo> {
         heads: dims.heads as u32,
         kv_heads: dims.kv_heads as u32,
         has_chat_template: gguf.get("tokenizer.chat_template").is_some(),
-        memory: estimate_memory(gguf, &dims, context, options),
+        memory: estimate_memory(gguf, &cfg, context, options),
         convert: options.convert.as_str().into(),
         kv_cache: crate::kernels::attention::effective_kind(options.kv_cache, dims.head_dim)
             .as_str()
@@ -354,50 +355,49 @@ pub fn inspect(gguf: &Gguf, options: &LoadOptions) -> Result<ModelInfo> {
 
 /// Bytes the engine needs for a model at `context` tokens, beyond the file itself (which it
 /// holds, because matrices kept in their stored type are read in place from it): weights
-/// copied out of the file (conversions, and norm vectors widened to f32), the key/value cache,
-/// rotary tables and the largest activations of a prefill chunk.
+/// copied out of the file (conversions, and vectors and routers widened to f32), the
+/// key/value cache, rotary tables and the largest activations of a prefill chunk.
 ///
-/// Converting a matrix also needs a copy of its bytes and an f32 expansion for a moment (see
-/// `weights::requantize`). They are not counted: each is freed before the next matrix, and the
-/// largest, the embedding's, comes first, while nothing else is copied yet, so the running
-/// total bounds the load's peak (for SmolLM2-1.7B in Q4_K_M, by arithmetic: about 1.7 GB while
-/// its embedding converts, 3.3 GB running at 2048 tokens).
-pub fn estimate_memory(gguf: &Gguf, dims: &Dims, context: usize, options: &LoadOptions) -> MemoryEstimate {
+/// Converting a matrix also needs a copy of its bytes for a moment (see
+/// `weights::requantize`, which converts in pieces). It is not counted: each is freed before
+/// the next matrix, and the largest, the embedding's, comes first, while nothing else is
+/// copied yet, so the running total bounds the load's peak.
+pub fn estimate_memory(gguf: &Gguf, cfg: &Config, context: usize, options: &LoadOptions) -> MemoryEstimate {
     let mut copied = 0u64;
     for t in &gguf.tensors {
-        match t.dims.len() {
-            1 => copied += t.elements() * 4,
-            2 if converted_type(t.ty, options.convert) != t.ty => {
-                let target = converted_type(t.ty, options.convert);
-                copied += target.bytes_for(t.elements()).unwrap_or(t.n_bytes);
-            }
-            _ => {}
+        let as_values = t.dims.len() == 1 || t.name.ends_with(".ffn_gate_inp.weight");
+        if as_values {
+            copied += t.elements() * 4;
+        } else if converted_type(t.ty, options.convert) != t.ty {
+            let target = converted_type(t.ty, options.convert);
+            copied += target.bytes_for(t.elements()).unwrap_or(t.n_bytes);
         }
     }
-    let kv_kind = crate::kernels::attention::effective_kind(options.kv_cache, dims.head_dim);
+    let kv_kind = crate::kernels::attention::effective_kind(options.kv_cache, cfg.head_dim);
     let f = 4u64;
     let (ctx, chunk) = (context as u64, PREFILL_CHUNK as u64);
-    let (d, ff, vocab) = (dims.embedding as u64, dims.feed_forward as u64, dims.vocab as u64);
-    let (qw, kvw) = (
-        (dims.heads * dims.head_dim) as u64,
-        (dims.kv_heads * dims.head_dim) as u64,
-    );
-    let kv = dims.layers as u64
+    let (d, ff, vocab) = (cfg.embedding as u64, cfg.hidden_width() as u64, cfg.vocab as u64);
+    let (qw, kvw) = (cfg.q_width() as u64, cfg.kv_width() as u64);
+    let kv = cfg.layers as u64
         * 2
-        * dims.kv_heads as u64
+        * cfg.kv_heads as u64
         * ctx
-        * crate::kernels::attention::row_bytes(kv_kind, dims.head_dim) as u64;
-    // Rotary cosines and sines for every position.
-    let rope = ctx * dims.head_dim as u64 * f;
-    // A prefill chunk's rows (`arch::Scratch`): residual, norm, q, k, v, attention output,
-    // gate and up; the quantized activations (one byte, a widened i16 and lane sums: at most
-    // an f32's worth per value); a several-row product's tile buffer; the attention's scores
-    // over the whole context (each tile of a prefill, a group's run of rows, has its own, for
-    // the thread pool: `ROW_TILES` sets of every head's), and on several threads a long
-    // context's tiled scores and weights (two sets more).
-    let rows = chunk * (2 * d + 2 * qw + 2 * kvw + 2 * ff) * f + chunk * ff.max(qw).max(d) * f;
-    let tiles = chunk * ff.max(qw).max(d) * f;
-    let scores = (crate::kernels::attention::ROW_TILES as u64 + 2) * dims.heads as u64 * ctx * f;
+        * crate::kernels::attention::row_bytes(kv_kind, cfg.head_dim) as u64;
+    // Rotary cosines and sines for every position, per table (Gemma 3 has two).
+    let tables = u64::from(cfg.rope.is_some()) + u64::from(cfg.rope_swa.is_some());
+    let rope_dims = cfg.rope.as_ref().map_or(0, |r| r.dims) as u64;
+    let rope = tables * ctx * rope_dims * f;
+    // A prefill chunk's rows (`arch::transformer::Scratch` and the layers' buffers): the
+    // residual, two normalised copies, two branch outputs, q, k, v, a fused Q/K/V output,
+    // attention output, gate and up; the quantized activations (one byte, a widened i16 and
+    // lane sums: at most an f32's worth per value); a several-row product's tile buffer; the
+    // attention's scores over the whole context (each tile of a prefill, a group's run of
+    // rows, has its own, for the thread pool: `ROW_TILES` sets of every head's), and on
+    // several threads a long context's tiled scores and weights (two sets more).
+    let widest = ff.max(qw + 2 * kvw).max(d);
+    let rows = chunk * (5 * d + 3 * qw + 4 * kvw + 2 * ff) * f + chunk * widest * f;
+    let tiles = chunk * widest * f;
+    let scores = (crate::kernels::attention::ROW_TILES as u64 + 2) * cfg.heads as u64 * ctx * f;
     // Logits: one row while generating; scoring's rows, and the product's buffer for them.
     let logits = 2 * SCORE_CHUNK as u64 * vocab * f;
     let activations = rows + tiles + scores + logits;

@@ -1,6 +1,8 @@
 //! Turning GGUF tensor bytes into the engine's matrices and vectors, with optional load-time
 //! conversion of weight types that have no fast kernel.
 
+use std::ops::Range;
+
 use omp_protocol::ConvertMode;
 
 use crate::bytes::FileBytes;
@@ -111,9 +113,9 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
-    /// Checks a vector without reading it.
-    pub(crate) fn check_vector(&self, name: &str, len: u64) -> Result<()> {
-        let info = self.expect_dims(name, &[len])?;
+    /// Checks a tensor read as f32 values (a vector, or a mixture's router) without reading it.
+    pub(crate) fn check_values(&self, name: &str, dims: &[u64]) -> Result<()> {
+        let info = self.expect_dims(name, dims)?;
         if Codec::of(info.ty).is_none() {
             return Err(Error::UnsupportedTensorType {
                 name: name.into(),
@@ -127,37 +129,79 @@ impl<'a> Loader<'a> {
     /// as stored when it has one, else converted (see [`converted_type`]).
     pub(crate) fn matrix(&mut self, name: &str, dims: &[u64]) -> Result<QMatrix> {
         let info = self.expect_dims(name, dims)?;
-        let file = self.file.as_slice();
-        let data = self.gguf.tensor_data(file, info)?;
+        let range = self.data_range(info)?;
         let (cols, rows) = (info.dims[0] as usize, info.dims[1] as usize);
-        let target = converted_type(info.ty, self.convert);
-        let m = if target == info.ty {
-            let wt = WeightType::from_ggml_id(info.ty.id).ok_or_else(|| Error::UnsupportedTensorType {
+        let m = self.matrix_from(name, info.ty, rows, cols, range)?;
+        self.tick();
+        Ok(m)
+    }
+
+    /// A stack of expert matrices (`dims`: row length, rows, experts), each its own matrix.
+    pub(crate) fn experts(&mut self, name: &str, dims: &[u64]) -> Result<Vec<QMatrix>> {
+        let info = self.expect_dims(name, dims)?;
+        let range = self.data_range(info)?;
+        let (cols, rows, n) = (dims[0] as usize, dims[1] as usize, dims[2] as usize);
+        let per = range.len() / n.max(1);
+        let mut out = Vec::with_capacity(n);
+        for e in 0..n {
+            let start = range.start + e * per;
+            out.push(self.matrix_from(name, info.ty, rows, cols, start..start + per)?);
+        }
+        self.tick();
+        Ok(out)
+    }
+
+    /// A matrix from `data`, a subslice of the file: in place when its type has a kernel,
+    /// else converted.
+    fn matrix_from(
+        &mut self,
+        name: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        range: Range<usize>,
+    ) -> Result<QMatrix> {
+        let file = self.file.as_slice();
+        let data = &file[range.clone()];
+        let target = converted_type(ty, self.convert);
+        let m = if target == ty {
+            let wt = WeightType::from_ggml_id(ty.id).ok_or_else(|| Error::UnsupportedTensorType {
                 name: name.into(),
-                ty: info.ty.name.into(),
+                ty: ty.name.into(),
             })?;
-            // `data` is a subslice of `file`, so the difference of their starts is its offset.
-            let start = data.as_ptr() as usize - file.as_ptr() as usize;
-            QMatrix::in_file(wt, rows, cols, &self.file, start..start + data.len())
+            QMatrix::in_file(wt, rows, cols, &self.file, range)
         } else {
-            let q = requantize(name, info.ty, data, target)?;
+            let q = requantize(name, ty, data, target)?;
             self.converted += 1;
             let wt = WeightType::from_ggml_id(target.id)
                 .ok_or_else(|| Error::Compute(format!("no kernel for {target}")))?;
             QMatrix::new(wt, rows, cols, q)
         };
-        self.tick();
         m.ok_or_else(|| Error::BadTensor {
             name: name.into(),
             reason: format!("{rows} rows of {cols} do not form whole blocks"),
         })
     }
 
-    /// A small float vector (norm weights) as f32.
+    /// Where a tensor's bytes lie in the file (checked against its length).
+    fn data_range(&self, info: &TensorInfo) -> Result<Range<usize>> {
+        let file = self.file.as_slice();
+        let data = self.gguf.tensor_data(file, info)?;
+        // `data` is a subslice of `file`, so the difference of their starts is its offset.
+        let start = data.as_ptr() as usize - file.as_ptr() as usize;
+        Ok(start..start + data.len())
+    }
+
+    /// A small float vector (norm weights, biases) as f32.
     pub(crate) fn vector(&mut self, name: &str, len: u64) -> Result<Vec<f32>> {
-        let info = self.expect_dims(name, &[len])?;
+        self.values(name, &[len])
+    }
+
+    /// Any tensor's values as f32 (vectors, and a mixture's router).
+    pub(crate) fn values(&mut self, name: &str, dims: &[u64]) -> Result<Vec<f32>> {
+        let info = self.expect_dims(name, dims)?;
         let data = self.gguf.tensor_data(self.file.as_slice(), info)?;
-        let v = dequantize(name, info.ty, data, len as usize)?;
+        let v = dequantize(name, info.ty, data, info.elements() as usize)?;
         self.tick();
         Ok(v)
     }

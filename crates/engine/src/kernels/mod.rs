@@ -226,16 +226,24 @@ impl QMatrix {
         });
     }
 
-    /// A gated feed-forward's first half: `gate = silu(gate_w · x) * (up_w · x)`, row by row
-    /// (`up` holds `up_w · x` after). With one activation row each tile computes the same rows
-    /// of both products and applies SiLU to them at once, so the elementwise step (an `exp`
-    /// per row) runs on the pool with the products instead of on one thread after them; the
-    /// arithmetic is the same, so are the bits.
-    pub fn gated_product(gate_w: &Self, up_w: &Self, x: &QActivations, gate: &mut [f32], up: &mut [f32]) {
+    /// A gated feed-forward's first half: `gate = act(gate_w · x) * (up_w · x)`, row by row
+    /// (`up` holds `up_w · x` after), where `act` is the elementwise step
+    /// ([`ops::silu_mul`], [`ops::gelu_mul`]). With one activation row each tile computes the
+    /// same rows of both products and applies it to them at once, so the elementwise step runs
+    /// on the pool with the products instead of on one thread after them; the arithmetic is
+    /// the same, so are the bits.
+    pub fn gated_product(
+        gate_w: &Self,
+        up_w: &Self,
+        x: &QActivations,
+        gate: &mut [f32],
+        up: &mut [f32],
+        act: fn(&mut [f32], &[f32]),
+    ) {
         let rows = gate_w.rows;
         if x.rows != 1 || up_w.rows != rows {
             Self::matmul_n([gate_w, up_w], x, [&mut *gate, &mut *up]);
-            ops::silu_mul(gate, up);
+            act(&mut gate[..x.rows * rows], &up[..x.rows * rows]);
             return;
         }
         for w in [gate_w, up_w] {
@@ -246,7 +254,7 @@ impl QMatrix {
         crate::pool::for_each_chunk_pair(&mut gate[..rows], &mut up[..rows], tile, &|t, g, u| {
             gate_w.tile_product(x, tile, t, g);
             up_w.tile_product(x, tile, t, u);
-            ops::silu_mul(g, u);
+            act(g, u);
         });
     }
 

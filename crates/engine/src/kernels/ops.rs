@@ -65,6 +65,98 @@ pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
+/// LayerNorm of each `width`-long row of `x` into `out`: the mean, then the mean square of the
+/// centred values, each summed in f64 in index order; then `((x - mean) * (1 / sqrt(var +
+/// eps))) * w + b` in f32 (llama.cpp's order of operations).
+pub fn layer_norm(x: &[f32], weight: &[f32], bias: Option<&[f32]>, eps: f32, out: &mut [f32]) {
+    let width = weight.len();
+    for (row, o) in x.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
+        let sum: f64 = row.iter().map(|&v| f64::from(v)).sum();
+        let mean = (sum / width as f64) as f32;
+        let mut sq = 0f64;
+        for &v in row {
+            let c = v - mean;
+            sq += f64::from(c * c);
+        }
+        let var = (sq / width as f64) as f32;
+        let scale = 1.0 / (var + eps).sqrt();
+        for (i, (o, &v)) in o.iter_mut().zip(row).enumerate() {
+            let y = ((v - mean) * scale) * weight[i];
+            *o = match bias {
+                Some(b) => y + b[i],
+                None => y,
+            };
+        }
+    }
+}
+
+/// `tanh(x)` from [`expf`]: `(1 - e^-2|x|) / (1 + e^-2|x|)` with the sign of `x`. Within a few
+/// ulp where it matters here (GELU's table is rounded to f16; soft-capping scales it).
+pub fn tanh(x: f32) -> f32 {
+    if x.is_nan() {
+        return x;
+    }
+    let t = expf(-2.0 * x.abs());
+    let r = (1.0 - t) / (1.0 + t);
+    if x < 0.0 {
+        -r
+    } else {
+        r
+    }
+}
+
+/// GELU with the tanh approximation, as ggml defines it in f32.
+fn gelu_f32(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const GELU_COEF_A: f32 = 0.044_715;
+    0.5 * x * (1.0 + tanh(SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x)))
+}
+
+/// GELU of every f16 value, rounded to f16 (ggml's `ggml_table_gelu_f16`).
+fn gelu_table() -> &'static [u16] {
+    static TABLE: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|h| f16::from_f32(gelu_f32(super::f16_to_f32(h))).to_bits())
+            .collect()
+    })
+}
+
+/// GELU as llama.cpp's CPU computes it: 0 at or below -10, the identity at or above 10, and in
+/// between the tanh approximation looked up for `x` rounded to f16 (so the result has f16
+/// precision).
+#[inline]
+pub fn gelu(x: f32) -> f32 {
+    if x <= -10.0 {
+        0.0
+    } else if x >= 10.0 {
+        x
+    } else {
+        super::f16_to_f32(gelu_table()[usize::from(f16::from_f32(x).to_bits())])
+    }
+}
+
+/// `gelu(gate) * up`, elementwise, into `gate` (GeGLU, Gemma's feed-forward).
+pub fn gelu_mul(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = gelu(*g) * u;
+    }
+}
+
+/// `gelu(x)` in place (Falcon's feed-forward).
+pub fn gelu_in_place(x: &mut [f32]) {
+    for v in x {
+        *v = gelu(*v);
+    }
+}
+
+/// Soft-capping: `cap * tanh(x / cap)`, in place.
+pub fn softcap(x: &mut [f32], cap: f32) {
+    for v in x {
+        *v = cap * tanh(*v / cap);
+    }
+}
+
 /// `silu(gate) * up`, elementwise, into `gate`.
 pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
     for (g, &u) in gate.iter_mut().zip(up) {
@@ -186,6 +278,29 @@ mod tests {
         let mut out = [0f32; 4];
         rms_norm(&[2.0, 2.0, 2.0, 2.0], &[1.0, 1.0, 0.5, 1.0], 0.0, &mut out);
         assert_eq!(out, [1.0, 1.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn tanh_and_gelu_are_accurate() {
+        let mut worst = 0f64;
+        let mut x = -12.0f32;
+        while x < 12.0 {
+            let t = f64::from(tanh(x));
+            worst = worst.max((t - f64::from(x).tanh()).abs());
+            x += 0.000_7;
+        }
+        assert!(worst < 4e-7, "tanh error {worst:e}");
+        assert_eq!(gelu(-20.0), 0.0);
+        assert_eq!(gelu(20.0), 20.0);
+        assert_eq!(gelu(0.0), 0.0);
+        // gelu(1) = 0.841192 (tanh form), to f16 precision.
+        assert!((gelu(1.0) - 0.841_192).abs() < 5e-4, "{}", gelu(1.0));
+        let mut g = [1.0f32, -20.0];
+        gelu_mul(&mut g, &[2.0, 5.0]);
+        assert_eq!(g, [gelu(1.0) * 2.0, 0.0]);
+        let mut c = [100.0f32, -0.5];
+        softcap(&mut c, 30.0);
+        assert!((c[0] - 30.0 * (100.0f32 / 30.0).tanh()).abs() < 1e-4 && (c[1] + 0.5).abs() < 1e-3);
     }
 
     #[test]

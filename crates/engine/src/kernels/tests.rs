@@ -320,7 +320,7 @@ fn gated_product_equals_products_then_silu() {
             up_w.matmul(&q, &mut want_u);
             ops::silu_mul(&mut want_g, &want_u);
             let (mut g, mut u) = (vec![f32::NAN; m * rows], vec![f32::NAN; m * rows]);
-            QMatrix::gated_product(&gate_w, &up_w, &q, &mut g, &mut u);
+            QMatrix::gated_product(&gate_w, &up_w, &q, &mut g, &mut u, ops::silu_mul);
             for j in 0..m * rows {
                 assert_eq!(g[j].to_bits(), want_g[j].to_bits(), "{name} m={m} gate {j}");
                 assert_eq!(u[j].to_bits(), want_u[j].to_bits(), "{name} m={m} up {j}");
