@@ -6,7 +6,7 @@
 
 use super::config::{Config, Keys};
 use super::specs::Specs;
-use super::{Arch, Need, TensorSpec, Transformer};
+use super::{Arch, Need, TensorSpec};
 use crate::error::Result;
 use crate::fixtures::TinyShape;
 use crate::gguf::{Gguf, GgufWriter};
@@ -82,17 +82,6 @@ impl Arch for Granite {
         tensors(c, gguf)
     }
 
-    fn forward(
-        &self,
-        m: &mut Transformer,
-        tokens: &[u32],
-        pos: usize,
-        all: bool,
-        logits: &mut Vec<f32>,
-    ) -> Result<()> {
-        m.forward_pre_norm(tokens, pos, all, logits)
-    }
-
     fn tiny_keys(&self, w: &mut GgufWriter, _shape: &TinyShape) {
         tiny_keys("granite", w);
     }
@@ -115,17 +104,6 @@ impl Arch for GraniteMoe {
 
     fn tensors(&self, c: &Config, gguf: &Gguf) -> Vec<TensorSpec> {
         tensors(c, gguf)
-    }
-
-    fn forward(
-        &self,
-        m: &mut Transformer,
-        tokens: &[u32],
-        pos: usize,
-        all: bool,
-        logits: &mut Vec<f32>,
-    ) -> Result<()> {
-        m.forward_pre_norm(tokens, pos, all, logits)
     }
 
     fn tiny_keys(&self, w: &mut GgufWriter, _shape: &TinyShape) {

@@ -5,7 +5,7 @@
 
 use super::config::{Config, Keys, RopeSource};
 use super::specs::Specs;
-use super::{Arch, Need, TensorSpec, Transformer};
+use super::{Arch, Need, TensorSpec};
 use crate::error::Result;
 use crate::fixtures::TinyShape;
 use crate::gguf::{Gguf, GgufWriter};
@@ -50,17 +50,6 @@ impl Arch for Llama {
                 .ffn(c, i);
         }
         s.0
-    }
-
-    fn forward(
-        &self,
-        m: &mut Transformer,
-        tokens: &[u32],
-        pos: usize,
-        all: bool,
-        logits: &mut Vec<f32>,
-    ) -> Result<()> {
-        m.forward_pre_norm(tokens, pos, all, logits)
     }
 
     fn tiny_keys(&self, w: &mut GgufWriter, _shape: &TinyShape) {

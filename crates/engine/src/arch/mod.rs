@@ -44,7 +44,8 @@ pub trait Arch: Sync {
     fn tensors(&self, cfg: &Config, gguf: &Gguf) -> Vec<TensorSpec>;
 
     /// Runs `tokens` at positions `pos..` and writes the logits of the last position, or of
-    /// every position when `all` is set (`rows * vocab` values).
+    /// every position when `all` is set (`rows * vocab` values). The default is the pre-norm
+    /// decoder most architectures are.
     fn forward(
         &self,
         m: &mut Transformer,
@@ -52,7 +53,9 @@ pub trait Arch: Sync {
         pos: usize,
         all: bool,
         logits: &mut Vec<f32>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        m.forward_pre_norm(tokens, pos, all, logits)
+    }
 
     /// The architecture's own metadata keys for a tiny test model of `shape` (the common ones
     /// are written by `crate::fixtures`).

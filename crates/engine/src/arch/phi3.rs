@@ -7,7 +7,7 @@
 
 use super::config::{Config, FfnKind, Keys, RopeSource};
 use super::specs::Specs;
-use super::{Arch, Need, TensorSpec, Transformer};
+use super::{Arch, Need, TensorSpec};
 use crate::error::Result;
 use crate::fixtures::TinyShape;
 use crate::gguf::{Gguf, GgufWriter};
@@ -55,17 +55,6 @@ impl Arch for Phi3 {
                 .ffn(c, i);
         }
         s.0
-    }
-
-    fn forward(
-        &self,
-        m: &mut Transformer,
-        tokens: &[u32],
-        pos: usize,
-        all: bool,
-        logits: &mut Vec<f32>,
-    ) -> Result<()> {
-        m.forward_pre_norm(tokens, pos, all, logits)
     }
 
     fn tiny_keys(&self, w: &mut GgufWriter, shape: &TinyShape) {

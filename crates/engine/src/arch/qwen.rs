@@ -4,7 +4,7 @@
 
 use super::config::{Config, Keys, QkNormKind};
 use super::specs::Specs;
-use super::{Arch, Need, TensorSpec, Transformer};
+use super::{Arch, Need, TensorSpec};
 use crate::error::Result;
 use crate::fixtures::TinyShape;
 use crate::gguf::{Gguf, GgufWriter};
@@ -44,17 +44,6 @@ impl Arch for Qwen2 {
         tensors(c, gguf, Need::Usual)
     }
 
-    fn forward(
-        &self,
-        m: &mut Transformer,
-        tokens: &[u32],
-        pos: usize,
-        all: bool,
-        logits: &mut Vec<f32>,
-    ) -> Result<()> {
-        m.forward_pre_norm(tokens, pos, all, logits)
-    }
-
     fn tiny_keys(&self, w: &mut GgufWriter, _shape: &TinyShape) {
         w.f32("qwen2.attention.layer_norm_rms_epsilon", 1e-6);
         w.f32("qwen2.rope.freq_base", 1_000_000.0);
@@ -78,17 +67,6 @@ impl Arch for Qwen3 {
 
     fn tensors(&self, c: &Config, gguf: &Gguf) -> Vec<TensorSpec> {
         tensors(c, gguf, Need::Optional)
-    }
-
-    fn forward(
-        &self,
-        m: &mut Transformer,
-        tokens: &[u32],
-        pos: usize,
-        all: bool,
-        logits: &mut Vec<f32>,
-    ) -> Result<()> {
-        m.forward_pre_norm(tokens, pos, all, logits)
     }
 
     fn tiny_keys(&self, w: &mut GgufWriter, _shape: &TinyShape) {
@@ -127,17 +105,6 @@ impl Arch for Qwen3Moe {
 
     fn tensors(&self, c: &Config, gguf: &Gguf) -> Vec<TensorSpec> {
         tensors(c, gguf, Need::Optional)
-    }
-
-    fn forward(
-        &self,
-        m: &mut Transformer,
-        tokens: &[u32],
-        pos: usize,
-        all: bool,
-        logits: &mut Vec<f32>,
-    ) -> Result<()> {
-        m.forward_pre_norm(tokens, pos, all, logits)
     }
 
     fn tiny_keys(&self, w: &mut GgufWriter, shape: &TinyShape) {
