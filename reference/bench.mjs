@@ -10,7 +10,10 @@ const prompt = arg("prompt", "Write a short story about a robot who learns to pa
 
 const {model} = await loadModel(modelPath);
 const {sequence} = await newSequence(model, {threads});
-const {ids} = renderChat(model, [{role: "user", content: prompt}]);
+// A base model (no chat template) takes the text itself, BOS first, as omp sends it.
+const ids = model.fileInfo.metadata.tokenizer?.chat_template
+    ? renderChat(model, [{role: "user", content: prompt}]).ids
+    : [model.tokens.bos, ...model.tokenize(prompt, false)];
 const results = [];
 for (let r = 0; r <= runs; r++) {
     await sequence.clearHistory();

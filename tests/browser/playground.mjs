@@ -17,8 +17,8 @@ const GREEDY_PROMPT = "What is an open model?";
 
 /** What `omp generate` produces natively for the same request (`convert`: with load-time
  * conversion of slow weight types, which the app does only when asked, `?convert=1`). */
-function nativeGreedy(prompt, maxTokens, convert = false, extra = [], model = MODEL) {
-    const args = ["generate", model, "--chat", "--prompt", prompt, "--temperature", "0", "--max-tokens", String(maxTokens), "--json", ...extra];
+function nativeGreedy(prompt, maxTokens, convert = false, extra = [], model = MODEL, chat = true) {
+    const args = ["generate", model, ...(chat ? ["--chat"] : []), "--prompt", prompt, "--temperature", "0", "--max-tokens", String(maxTokens), "--json", ...extra];
     if (convert) args.push("--convert");
     return JSON.parse(execFileSync(OMP, args, {encoding: "utf8"})).ids;
 }
@@ -156,13 +156,22 @@ export const tests = [
         assertEq(single.threads, 1, "threads without isolation");
     })],
 
-    ["Gemma 3 270M (gemma3, K-quants) answers with the native engine's tokens in all three worker builds", () => withBrowser(async (ctx) => {
+    ["Gemma 3 270M (gemma3, K-quants, a base model) continues text with the native engine's tokens, in the app and all three worker builds", () => withBrowser(async (ctx) => {
         const file = "models/gemma-3-270m-q4_k_m.gguf";
-        const prompt = "List the days of the week.";
-        const native = nativeGreedy(prompt, 24, false, [], GEMMA);
+        const prompt = "Monday, Tuesday, Wednesday,";
+        // A base model continues the text itself: `omp generate` without `--chat`.
+        const native = nativeGreedy(prompt, 24, false, [], GEMMA, false);
         assert(native.length > 0, "native tokens");
         const page = await ctx.newPage();
-        await page.goto(BASE);
+        // In the app, from the catalogue: it says it is a base model, and continues the text.
+        const q = new URLSearchParams({model: "gemma-3-270m-q4_k_m", prompt, temperature: "0", max_tokens: "24", autorun: "1"});
+        await page.goto(`${BASE}?${q}`);
+        const app = await waitForAnswer(page);
+        const seen = await page.locator(".prompt-view pre").textContent();
+        assertEq(seen, prompt, "the model saw the text itself, no chat turns");
+        assertEq(app.ids, native, "the app vs native");
+        assert(await page.getByTestId("base-model").isVisible(), "the app says it is a base model");
+        assert(app.text.includes("Thursday"), `it continues the text: ${JSON.stringify(app.text)}`);
         for (const build of ["plain", "relaxed"]) {
             const run = await page.evaluate(workerGreedy, {url: `worker-loader.js?build=${build}`, prompt, file});
             assertEq(run.ids, native, `${build} build vs native`);

@@ -4,6 +4,7 @@
 mod bench;
 mod build;
 mod cache;
+mod clones;
 mod faults;
 mod fuzz;
 mod models;
@@ -55,6 +56,9 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let root = util::root();
     std::env::set_current_dir(&root)?;
+    if let Some(code) = clones::ensure_own_build(&root)? {
+        std::process::exit(code);
+    }
     match cli.verb {
         Verb::Serve(a) => serve::run(&root, &a),
         Verb::Test(a) => test::run(&root, &a),

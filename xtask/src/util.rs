@@ -7,12 +7,9 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-/// The workspace root (xtask lives one level below it).
+/// The workspace root, found at run time (see `clones`).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+    crate::clones::root()
 }
 
 /// A path as `&str` (paths here are ASCII).

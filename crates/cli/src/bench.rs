@@ -42,7 +42,8 @@ pub(crate) fn run(a: &BenchArgs) -> Result<()> {
     let t0 = clock.now_ms();
     let mut model = load_model(&a.model, &a.load)?;
     let load_ms = clock.now_ms() - t0;
-    let prompt = model.encode_chat(&[ChatMessage::new("user", BENCH_PROMPT)])?;
+    // A base model takes the text itself, as the app sends it (`Model::encode_prompt`).
+    let prompt = model.encode_prompt(&[ChatMessage::new("user", BENCH_PROMPT)])?;
     let mut params = SamplingParams::greedy(a.tokens);
     params.stop.clear();
     let mut runs: Vec<GenStats> = Vec::new();

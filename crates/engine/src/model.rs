@@ -162,6 +162,33 @@ impl Model {
         Ok(ids)
     }
 
+    /// Whether this is a base model: a file without a chat template of its own, which was
+    /// trained to continue text rather than to answer turns.
+    pub fn is_base_model(&self) -> bool {
+        !self.info.has_chat_template
+    }
+
+    /// The prompt text for a conversation: the chat template's rendering, or for a base model
+    /// the conversation's own texts run together (the system prompt and a blank line, then
+    /// every other message as written), which it continues.
+    pub fn render_prompt(&self, messages: &[ChatMessage]) -> Result<String> {
+        if self.is_base_model() {
+            Ok(continuation(messages))
+        } else {
+            self.render_chat(messages, true)
+        }
+    }
+
+    /// [`Model::render_prompt`] as token ids: a base model's text is tokenized as plain text
+    /// (BOS as the file asks, control tokens not parsed), as `omp generate` without `--chat`.
+    pub fn encode_prompt(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
+        if self.is_base_model() {
+            Ok(self.tokenizer.encode(&continuation(messages), true, false))
+        } else {
+            self.encode_chat(messages)
+        }
+    }
+
     /// Forgets cached keys and values (the next prompt is evaluated from scratch).
     pub fn reset(&mut self) {
         self.cached.clear();
@@ -265,6 +292,21 @@ impl Model {
         }
         Ok(scores)
     }
+}
+
+/// A conversation as the text a base model continues: the system prompt and a blank line, then
+/// every other message as written, run together (an answer continued the text before it, and
+/// the next message continues the answer).
+fn continuation(messages: &[ChatMessage]) -> String {
+    let mut text = String::new();
+    for m in messages.iter().filter(|m| m.role == "system") {
+        text.push_str(&m.content);
+        text.push_str("\n\n");
+    }
+    for m in messages.iter().filter(|m| m.role != "system") {
+        text.push_str(&m.content);
+    }
+    text
 }
 
 fn build_template(gguf: &Gguf, tok: &Tokenizer) -> std::result::Result<ChatTemplate, String> {

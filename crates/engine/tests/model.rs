@@ -442,3 +442,36 @@ fn new_hyper_parameters_are_checked_before_use() {
     });
     assert!(has(&e, &["blk.0.attn_foo.weight", "gemma3"]), "{e}");
 }
+
+#[test]
+fn a_base_model_continues_the_conversation_text() {
+    // The SentencePiece tiny model has no chat template: a base model.
+    let spm = load(
+        &TinyConfig {
+            vocab: TinyVocab::Spm,
+            ..TinyConfig::default()
+        },
+        &LoadOptions::default(),
+    );
+    assert!(spm.is_base_model());
+    let messages = [
+        ChatMessage::new("system", "Facts."),
+        ChatMessage::new("user", "hello"),
+        ChatMessage::new("assistant", " world"),
+        ChatMessage::new("user", " again"),
+    ];
+    let text = spm.render_prompt(&messages).unwrap();
+    assert_eq!(text, "Facts.\n\nhello world again");
+    assert_eq!(
+        spm.encode_prompt(&messages).unwrap(),
+        spm.tokenizer().encode(&text, true, false)
+    );
+    // A chat model keeps its template.
+    let bpe = load(&TinyConfig::default(), &LoadOptions::default());
+    assert!(!bpe.is_base_model());
+    assert_eq!(
+        bpe.encode_prompt(&messages).unwrap(),
+        bpe.encode_chat(&messages).unwrap()
+    );
+    assert!(bpe.render_prompt(&messages).unwrap().contains("<|im_start|>"));
+}

@@ -233,11 +233,12 @@ async fn generate(
             error: fetch::engine_error(e),
         })
     };
-    let text = match model.render_chat(messages, true) {
+    // A base model continues the conversation's text instead of answering turns.
+    let text = match model.render_prompt(messages) {
         Ok(t) => t,
         Err(e) => return fail(&e),
     };
-    let prompt = match model.encode_chat(messages) {
+    let prompt = match model.encode_prompt(messages) {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };

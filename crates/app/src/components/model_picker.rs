@@ -121,6 +121,7 @@ pub fn model_picker() -> Html {
     });
     let summary = ctx.state.model.as_ref().map(|m| {
         html! {
+            <>
             <p class="model-summary" data-testid="model-summary">
                 <strong>{ &m.name }</strong>
                 { format!(" · {} · {:.0}M {} · {} · {}", m.architecture, m.parameters as f64 / 1e6, t.parameters, m.quantization, fmt_bytes(m.file_bytes)) }
@@ -128,6 +129,10 @@ pub fn model_picker() -> Html {
                 { format!(" · {} {:.1} s", t.loaded_in, ctx.state.load_ms / 1000.0) }
                 if ctx.state.from_cache { <span data-testid="from-cache">{ format!(" · {}", t.from_cache) }</span> }
             </p>
+            if !m.has_chat_template {
+                <p class="hint base-model" data-testid="base-model">{ t.base_model }</p>
+            }
+            </>
         }
     });
 
