@@ -171,6 +171,13 @@ export const tests = [
         assertEq(seen, prompt, "the model saw the text itself, no chat turns");
         assertEq(app.ids, native, "the app vs native");
         assert(await page.getByTestId("base-model").isVisible(), "the app says it is a base model");
+        // Its architecture, from the file: one key/value head for four query heads, sliding windows.
+        await page.locator('[data-testid="architecture"] summary').click();
+        const arch = await page.getByTestId("architecture").textContent();
+        for (const want of ["gemma3", "MQA", "4 query heads, 1 key/value heads", "512 positions, on 15 of 18 layers", "262144"]) {
+            assert(arch.includes(want), `architecture panel has ${JSON.stringify(want)}: ${arch}`);
+        }
+        assertEq(await page.locator('[data-testid="architecture"] svg rect').count(), 5, "four query heads and one key/value head drawn");
         assert(app.text.includes("Thursday"), `it continues the text: ${JSON.stringify(app.text)}`);
         for (const build of ["plain", "relaxed"]) {
             const run = await page.evaluate(workerGreedy, {url: `worker-loader.js?build=${build}`, prompt, file});

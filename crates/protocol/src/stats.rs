@@ -105,6 +105,21 @@ pub struct ModelInfo {
     pub heads: u32,
     /// Key/value heads (fewer than `heads` with grouped-query attention).
     pub kv_heads: u32,
+    /// Width of one attention head.
+    #[serde(default)]
+    pub head_dim: u32,
+    /// Sliding-window size, when some layers attend only to that many recent positions.
+    #[serde(default)]
+    pub sliding_window: Option<u32>,
+    /// How many layers use the sliding window.
+    #[serde(default)]
+    pub sliding_layers: u32,
+    /// Experts per mixture-of-experts layer (0: a dense model).
+    #[serde(default)]
+    pub experts: u32,
+    /// Experts run per token.
+    #[serde(default)]
+    pub experts_used: u32,
     /// Whether the file carries a chat template.
     pub has_chat_template: bool,
     /// Memory estimate for running the model at `loaded_context`.

@@ -1,5 +1,6 @@
 //! The page's components.
 
+pub mod architecture;
 pub mod cache_panel;
 pub mod catalogue;
 pub mod chat;

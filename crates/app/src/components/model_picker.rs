@@ -132,6 +132,7 @@ pub fn model_picker() -> Html {
             if !m.has_chat_template {
                 <p class="hint base-model" data-testid="base-model">{ t.base_model }</p>
             }
+            <super::architecture::Architecture info={m.clone()} />
             </>
         }
     });
