@@ -1,5 +1,6 @@
 // Shared set-up for the llama.cpp reference scripts: the prebuilt CPU binaries only (never a
 // build, never a download), one thread unless asked otherwise.
+import {readFileSync} from "node:fs";
 import {getLlama, JinjaTemplateChatWrapper} from "node-llama-cpp";
 
 export async function loadModel(modelPath) {
@@ -44,4 +45,12 @@ export async function greedy(model, sequence, promptIds, maxTokens, onToken = ()
 export function arg(name, fallback) {
     const i = process.argv.indexOf(`--${name}`);
     return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+/** Which llama.cpp made a record: the node-llama-cpp version and its llama.cpp tag. */
+export function generator() {
+    const read = (path) => JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8"));
+    const pkg = read("./node_modules/node-llama-cpp/package.json");
+    const info = read("./node_modules/node-llama-cpp/llama/llama.cpp.info.json");
+    return `node-llama-cpp ${pkg.version} (llama.cpp ${info.tag}), prebuilt CPU binaries`;
 }

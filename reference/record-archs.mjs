@@ -6,7 +6,7 @@
 // tokens.json).
 import {readFileSync, readdirSync, writeFileSync} from "node:fs";
 import {createHash} from "node:crypto";
-import {loadModel, newSequence, arg} from "./common.mjs";
+import {loadModel, newSequence, arg, generator} from "./common.mjs";
 
 const dir = arg("dir");
 const out = arg("out");
@@ -30,10 +30,8 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith(".gguf")).sort()) {
     process.stderr.write(`${arch}: ${ids.length} positions\n`);
     await model.dispose();
 }
-const pkg = JSON.parse(readFileSync(new URL("./node_modules/node-llama-cpp/package.json", import.meta.url), "utf8"));
-const info = JSON.parse(readFileSync(new URL("./node_modules/node-llama-cpp/llama/llama.cpp.info.json", import.meta.url), "utf8"));
 writeFileSync(out, JSON.stringify({
-    generator: `node-llama-cpp ${pkg.version} (llama.cpp ${info.tag}), prebuilt CPU binaries`,
+    generator: generator(),
     settings: {threads: 1, context: 512, batch: 512, flash_attention: false},
     models,
 }, null, 1) + "\n");

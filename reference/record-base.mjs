@@ -6,7 +6,7 @@
 // Usage: node record-base.mjs --model FILE --data DIR --out FILE (run by `cargo xtask reference`).
 import {readFileSync, writeFileSync} from "node:fs";
 import {createHash} from "node:crypto";
-import {loadModel, newSequence, arg} from "./common.mjs";
+import {loadModel, newSequence, arg, generator} from "./common.mjs";
 
 const modelPath = arg("model");
 const data = arg("data");
@@ -63,10 +63,8 @@ for (const [lang, min] of Object.entries(raw.min_per_language)) {
     if (n < min) throw new Error(`only ${n} ${lang} prompts kept (${min} wanted): add candidates`);
 }
 
-const pkg = JSON.parse(readFileSync(new URL("./node_modules/node-llama-cpp/package.json", import.meta.url), "utf8"));
-const info = JSON.parse(readFileSync(new URL("./node_modules/node-llama-cpp/llama/llama.cpp.info.json", import.meta.url), "utf8"));
 writeFileSync(out, JSON.stringify({
-    generator: `node-llama-cpp ${pkg.version} (llama.cpp ${info.tag}), prebuilt CPU binaries`,
+    generator: generator(),
     settings: {threads: 1, context: 2048, batch: 512, flash_attention: false, sampling: "greedy (temperature 0)"},
     model: {file: modelPath.split("/").pop(), sha256},
     max_tokens: raw.max_tokens,

@@ -2,7 +2,7 @@
 // crates/engine/tests/reference.rs compares omp against. Run through `cargo xtask reference`.
 import {readFileSync, writeFileSync} from "node:fs";
 import {createHash} from "node:crypto";
-import {loadModel, newSequence, renderChat, arg} from "./common.mjs";
+import {loadModel, newSequence, renderChat, arg, generator} from "./common.mjs";
 
 const modelPath = arg("model");
 const data = arg("data");
@@ -72,10 +72,8 @@ for (const [lang, min] of Object.entries(chat.min_per_language)) {
     if (n < min) throw new Error(`only ${n} ${lang} prompts kept (${min} wanted): add candidates`);
 }
 
-const pkg = JSON.parse(readFileSync(new URL("./node_modules/node-llama-cpp/package.json", import.meta.url), "utf8"));
-const info = JSON.parse(readFileSync(new URL("./node_modules/node-llama-cpp/llama/llama.cpp.info.json", import.meta.url), "utf8"));
 writeFileSync(out, JSON.stringify({
-    generator: `node-llama-cpp ${pkg.version} (llama.cpp ${info.tag}), prebuilt CPU binaries`,
+    generator: generator(),
     settings: {threads: 1, context: 2048, batch: 512, flash_attention: false, sampling: "greedy (temperature 0)"},
     model: {file: modelPath.split("/").pop(), sha256},
     max_tokens: chat.max_tokens,
