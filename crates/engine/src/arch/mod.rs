@@ -44,8 +44,8 @@ pub trait Arch: Sync {
     fn tensors(&self, cfg: &Config, gguf: &Gguf) -> Vec<TensorSpec>;
 
     /// Runs `tokens` at positions `pos..` and writes the logits of the last position, or of
-    /// every position when `all` is set (`rows * vocab` values). The default is the pre-norm
-    /// decoder most architectures are.
+    /// every position when `all` is set (`rows * vocab` values). The default is the decoder
+    /// most architectures are ([`Transformer::forward_sequential`]).
     fn forward(
         &self,
         m: &mut Transformer,
@@ -54,7 +54,7 @@ pub trait Arch: Sync {
         all: bool,
         logits: &mut Vec<f32>,
     ) -> Result<()> {
-        m.forward_pre_norm(tokens, pos, all, logits)
+        m.forward_sequential(tokens, pos, all, logits)
     }
 
     /// The architecture's own metadata keys for a tiny test model of `shape` (the common ones

@@ -5,8 +5,7 @@
 
 use super::config::{Config, QkNormKind};
 use super::specs::Specs;
-use super::transformer::{add_scaled, need};
-use super::{Arch, Need, TensorSpec, Transformer};
+use super::{Arch, Need, TensorSpec};
 use crate::error::Result;
 use crate::fixtures::TinyShape;
 use crate::gguf::{Gguf, GgufWriter};
@@ -49,31 +48,6 @@ impl Arch for Olmo2 {
                 .norm(i, "post_ffw_norm", c.embedding, Need::Required, None);
         }
         s.0
-    }
-
-    fn forward(
-        &self,
-        m: &mut Transformer,
-        tokens: &[u32],
-        pos: usize,
-        all: bool,
-        logits: &mut Vec<f32>,
-    ) -> Result<()> {
-        let n = tokens.len();
-        m.embed(tokens);
-        let d = m.cfg.embedding;
-        let Transformer { blocks, ropes, s, .. } = m;
-        for (i, b) in blocks.iter_mut().enumerate() {
-            s.act.quantize(&s.x, n, d);
-            b.attn.forward(&s.act, n, pos, ropes, &mut s.attn, &mut s.o);
-            need(&b.post_attn_norm, &format!("blk.{i}.post_attention_norm"))?.apply(&s.o, &mut s.h);
-            add_scaled(&mut s.x, &s.h, None);
-            s.act.quantize(&s.x, n, d);
-            b.ffn.forward(&s.x, &s.act, n, &mut s.ffn, &mut s.f);
-            need(&b.post_ffn_norm, &format!("blk.{i}.post_ffw_norm"))?.apply(&s.f, &mut s.h);
-            add_scaled(&mut s.x, &s.h, None);
-        }
-        m.head(n, all, logits)
     }
 
     fn tiny_keys(&self, w: &mut GgufWriter, _shape: &TinyShape) {

@@ -1,7 +1,7 @@
 //! The network every architecture assembles from its tensors: token embedding, blocks of
 //! attention and feed-forward layers with their norms, the output head, the rotary tables and
 //! the buffers a forward pass reuses. The architecture's `forward` says in what order the
-//! parts run; the pre-norm decoder most of them share is [`Transformer::forward_pre_norm`].
+//! parts run; the decoder most of them share is [`Transformer::forward_sequential`].
 
 use std::collections::HashMap;
 
@@ -157,12 +157,6 @@ fn bad(name: &str, reason: &str) -> Error {
         name: name.into(),
         reason: reason.into(),
     }
-}
-
-/// `Some(norm)` or the error naming the tensor an architecture needs.
-pub(crate) fn need<'a>(n: &'a Option<Norm>, what: &str) -> Result<&'a Norm> {
-    n.as_ref()
-        .ok_or_else(|| Error::MissingTensor(format!("{what}.weight")))
 }
 
 impl Transformer {
@@ -326,10 +320,11 @@ impl Transformer {
         Ok(())
     }
 
-    /// The pre-norm decoder most architectures are (Llama, Qwen, Phi-3, Granite): per block,
-    /// `x += attn(norm(x))`, then `x += ffn(norm(x))`, each branch times the residual scale
-    /// where there is one.
-    pub fn forward_pre_norm(
+    /// The decoder most architectures are: per block, `x += post(attn(pre(x)))`, then
+    /// `x += post(ffn(pre(x)))`, where each norm is applied when the block has it (Llama, Qwen,
+    /// Phi-3 and Granite have pre-norms, OLMo 2 post-norms, Gemma 3 both; the tensor list made
+    /// sure each is there) and each branch is times the residual scale where there is one.
+    pub fn forward_sequential(
         &mut self,
         tokens: &[u32],
         pos: usize,
@@ -341,17 +336,38 @@ impl Transformer {
         let d = self.cfg.embedding;
         let scale = self.cfg.residual_scale;
         let Self { blocks, ropes, s, .. } = self;
-        for (i, b) in blocks.iter_mut().enumerate() {
-            need(&b.attn_norm, &format!("blk.{i}.attn_norm"))?.apply(&s.x, &mut s.h);
-            s.act.quantize(&s.h, n, d);
-            b.attn.forward(&s.act, n, pos, ropes, &mut s.attn, &mut s.o);
-            add_scaled(&mut s.x, &s.o, scale);
-            need(&b.ffn_norm, &format!("blk.{i}.ffn_norm"))?.apply(&s.x, &mut s.h);
-            s.act.quantize(&s.h, n, d);
-            b.ffn.forward(&s.h, &s.act, n, &mut s.ffn, &mut s.f);
-            add_scaled(&mut s.x, &s.f, scale);
+        let Scratch {
+            x,
+            h,
+            o,
+            f,
+            act,
+            attn,
+            ffn,
+            ..
+        } = s;
+        for b in blocks.iter_mut() {
+            let input = normed(&b.attn_norm, &x[..], &mut h[..]);
+            act.quantize(input, n, d);
+            b.attn.forward(act, n, pos, ropes, attn, o);
+            add_scaled(x, normed(&b.post_attn_norm, &o[..], &mut h[..]), scale);
+            let input = normed(&b.ffn_norm, &x[..], &mut h[..]);
+            act.quantize(input, n, d);
+            b.ffn.forward(input, act, n, ffn, f);
+            add_scaled(x, normed(&b.post_ffn_norm, &f[..], &mut h[..]), scale);
         }
         self.head(n, all, logits)
+    }
+}
+
+/// `v` through `norm` into `out` when there is a norm, else `v` itself.
+fn normed<'a>(norm: &Option<Norm>, v: &'a [f32], out: &'a mut [f32]) -> &'a [f32] {
+    match norm {
+        Some(nm) => {
+            nm.apply(v, out);
+            out
+        }
+        None => v,
     }
 }
 
